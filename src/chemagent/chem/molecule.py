@@ -1,0 +1,159 @@
+"""Parse user molecules (SMILES, SMARTS, molblocks) with limits and explanations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rdkit import Chem
+
+from chemagent.chem.quiet import quiet_rdkit
+from chemagent.errors import InvalidMolecule
+
+_RING_DIGIT = re.compile(r"%\d\d|\d")
+_BRACKET_ATOM = re.compile(r"\[[^\]]*\]")
+
+
+@dataclass(frozen=True)
+class MoleculeLimits:
+    """Bounds on user input, so one request cannot pin a CPU.
+
+    Args:
+        max_length: longest accepted SMILES/SMARTS string (characters).
+        max_heavy_atoms: most heavy atoms in a parsed molecule.
+    """
+
+    max_length: int = 2000
+    max_heavy_atoms: int = 500
+
+
+DEFAULT_LIMITS = MoleculeLimits()
+
+
+def parse_smiles(smiles: str) -> Chem.Mol | None:
+    """Parse and sanitize a SMILES string; ``None`` when it is not a valid molecule."""
+    with quiet_rdkit():
+        return Chem.MolFromSmiles(smiles)
+
+
+def _syntax_hint(text: str) -> str:
+    """A guess at what is wrong with SMILES that RDKit could not even tokenize."""
+    if text.count("(") != text.count(")"):
+        return "its parentheses are unbalanced"
+    if text.count("[") != text.count("]"):
+        return "its square brackets are unbalanced"
+    digits = _RING_DIGIT.findall(_BRACKET_ATOM.sub("", text))
+    if any(digits.count(d) % 2 for d in set(digits)):
+        return "a ring-closure digit is opened but never closed"
+    if any(ch.isspace() for ch in text):
+        return "it contains whitespace; send one structure without spaces"
+    return "it is not valid SMILES syntax"
+
+
+def _chemistry_problem(text: str) -> str | None:
+    """Explain why syntactically valid SMILES fails sanitization (valence, aromaticity)."""
+    with quiet_rdkit():
+        raw = Chem.MolFromSmiles(text, sanitize=False)
+        if raw is None:
+            return None
+        problems = Chem.DetectChemistryProblems(raw)
+    if not problems:
+        return None
+    message: str = problems[0].Message()
+    return message.replace("Explicit valence", "explicit valence")
+
+
+def require_molecule(
+    text: str, limits: MoleculeLimits = DEFAULT_LIMITS, *, what: str = "SMILES"
+) -> Chem.Mol:
+    """Parse ``text`` as SMILES within ``limits`` or raise a helpful InvalidMolecule.
+
+    Args:
+        text: the SMILES string as the user sent it.
+        limits: length and size bounds.
+        what: how to name the input in error messages (e.g. ``"query SMILES"``).
+
+    Returns:
+        A sanitized RDKit molecule.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidMolecule(f"The {what} is empty; send a structure such as CCO.")
+    if len(stripped) > limits.max_length:
+        raise InvalidMolecule(
+            f"The {what} is {len(stripped)} characters long; the limit is "
+            f"{limits.max_length}. Send a smaller molecule."
+        )
+    mol = parse_smiles(stripped)
+    if mol is None:
+        problem = _chemistry_problem(stripped)
+        shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
+        if problem:
+            raise InvalidMolecule(
+                f"The {what} '{shown}' is not a valid molecule: {problem}. "
+                "Check the atoms' charges and bond orders."
+            )
+        raise InvalidMolecule(
+            f"The {what} '{shown}' could not be parsed: {_syntax_hint(stripped)}."
+        )
+    check_size(mol, limits, what=what)
+    return mol
+
+
+def check_size(mol: Chem.Mol, limits: MoleculeLimits, *, what: str = "molecule") -> None:
+    """Raise InvalidMolecule when ``mol`` is empty or bigger than ``limits`` allow."""
+    heavy = mol.GetNumHeavyAtoms()
+    if mol.GetNumAtoms() == 0:
+        raise InvalidMolecule(f"The {what} contains no atoms; send a structure such as CCO.")
+    if heavy > limits.max_heavy_atoms:
+        raise InvalidMolecule(
+            f"The {what} has {heavy} heavy atoms; the limit is {limits.max_heavy_atoms}. "
+            "Send a smaller molecule."
+        )
+
+
+def require_molblock(molblock: str, limits: MoleculeLimits = DEFAULT_LIMITS) -> Chem.Mol:
+    """Parse a V2000/V3000 molblock or raise InvalidMolecule."""
+    if len(molblock) > limits.max_length * 50:
+        raise InvalidMolecule(
+            f"The molblock is {len(molblock)} characters long; the limit is "
+            f"{limits.max_length * 50}."
+        )
+    with quiet_rdkit():
+        mol = Chem.MolFromMolBlock(molblock)
+    if mol is None:
+        raise InvalidMolecule(
+            "The molblock could not be parsed; send a V2000 or V3000 MDL molfile "
+            "with a counts line and an 'M  END' line."
+        )
+    check_size(mol, limits, what="molblock")
+    return mol
+
+
+def require_query(text: str, limits: MoleculeLimits = DEFAULT_LIMITS) -> Chem.Mol:
+    """Parse a substructure query: SMARTS first, then SMILES, or raise InvalidMolecule."""
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidMolecule("The substructure query is empty; send SMARTS such as c1ccccc1.")
+    if len(stripped) > limits.max_length:
+        raise InvalidMolecule(
+            f"The substructure query is {len(stripped)} characters long; the limit is "
+            f"{limits.max_length}."
+        )
+    with quiet_rdkit():
+        query = Chem.MolFromSmarts(stripped)
+    if query is None:
+        query = parse_smiles(stripped)
+    if query is None:
+        raise InvalidMolecule(
+            f"The substructure query '{stripped[:80]}' is neither valid SMARTS nor SMILES: "
+            f"{_syntax_hint(stripped)}."
+        )
+    check_size(query, limits, what="substructure query")
+    return query
+
+
+def canonical_smiles(mol: Chem.Mol) -> str:
+    """RDKit canonical isomeric SMILES."""
+    smiles: str = Chem.MolToSmiles(mol)
+    return smiles

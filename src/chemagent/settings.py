@@ -1,0 +1,106 @@
+"""One typed settings object, read from ``CHEMAGENT_*`` environment variables.
+
+Built once in :func:`chemagent.app.create_app` (or the CLI) and passed down; nothing in the
+package reads the environment at import time, so tests can build apps with other settings.
+A bad value fails at start with pydantic's message, which names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Each field is the env var ``CHEMAGENT_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHEMAGENT_", extra="ignore", frozen=True, validate_default=True
+    )
+
+    library: Annotated[
+        Path | None,
+        Field(description="Library to serve: an index directory built by `chemagent library "
+              "build`, or a .smi/.csv/.sdf file (indexed at start). Unset: the bundled "
+              "ChEMBL approved drugs."),
+    ] = None
+    redis_url: Annotated[
+        str | None, Field(description="Redis URL for the shared L2 cache. Unset: L1 only.")
+    ] = None
+    chembl_url: Annotated[
+        str | None,
+        Field(description="ChEMBL REST API base URL (or a mirror). Unset: offline."),
+    ] = None
+    admin_token: Annotated[
+        SecretStr | None,
+        Field(description="Bearer token for the admin endpoints. Unset: admin calls are refused."),
+    ] = None
+    cache_l1_size: Annotated[int, Field(ge=0, le=10_000_000, description="L1 entries.")] = 10_000
+    cache_ttl_seconds: Annotated[
+        float, Field(gt=0, le=30 * 86400, description="Default cache TTL in seconds.")
+    ] = 3600.0
+    max_workers: Annotated[
+        int,
+        Field(ge=1, le=256, description="Threads for CPU work (RDKit, FPSim2) per process."),
+    ] = Field(default_factory=lambda: min(8, (os.cpu_count() or 1) + 2))
+    request_timeout_seconds: Annotated[
+        float, Field(gt=0, le=600, description="Deadline for one request or query.")
+    ] = 30.0
+    step_timeout_seconds: Annotated[
+        float, Field(gt=0, le=600, description="Deadline for one step of work.")
+    ] = 10.0
+    max_body_bytes: Annotated[
+        int, Field(ge=1024, le=1 << 30, description="Largest accepted request body.")
+    ] = 1 << 20
+    max_smiles_length: Annotated[
+        int, Field(ge=10, le=1_000_000, description="Longest accepted SMILES/SMARTS.")
+    ] = 2000
+    max_heavy_atoms: Annotated[
+        int, Field(ge=1, le=100_000, description="Most heavy atoms in an input molecule.")
+    ] = 500
+    max_batch_size: Annotated[
+        int, Field(ge=1, le=100_000, description="Most items in one /v1/batch call.")
+    ] = 100
+    max_top_k: Annotated[
+        int, Field(ge=1, le=1_000_000, description="Largest top_k / limit for searches.")
+    ] = 1000
+    log_level: Annotated[LogLevel, Field(description="Log level.")] = "INFO"
+    log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = (
+        "console"
+    )
+    host: Annotated[str, Field(description="Bind address for `chemagent serve`.")] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535, description="Port for `chemagent serve`.")] = 8000
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("redis_url", "chembl_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("library", mode="before")
+    @classmethod
+    def _blank_library_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("library")
+    @classmethod
+    def _library_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"no file or directory at {value}")
+        return value
