@@ -74,6 +74,12 @@ def read_synonyms(wheel: Path) -> tuple[dict[str, list[str]], dict[str, dict[str
     return data["drug_variant_to_canonical"], data["drug_canonical_to_data"]
 
 
+def _usable_synonym(name: str) -> bool:
+    """Skip fragments such as '[he]' or 'ab': too short or not a word a user would type."""
+    letters = sum(ch.isalpha() for ch in name)
+    return letters >= 3 and not any(ch in name for ch in "[]{}<>|;")
+
+
 def map_synonyms(
     drugs: list[dict[str, object]],
     variants: dict[str, list[str]],
@@ -110,8 +116,8 @@ def map_synonyms(
     synonyms: dict[str, str] = {}
     for variant, canonicals in variants.items():
         targets = {canonical_to_id[c] for c in canonicals if c in canonical_to_id}
-        lower = variant.lower().strip()
-        if len(targets) != 1 or not lower:
+        lower = " ".join(variant.lower().split())
+        if len(targets) != 1 or not _usable_synonym(lower):
             continue
         target = next(iter(targets))
         if lower in by_name and by_name[lower] != target:

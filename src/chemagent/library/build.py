@@ -207,7 +207,7 @@ def build_index(
     fingerprint_rows: list[tuple[str, int]] = []
     skipped = 0
     compounds_tmp = out_dir / (COMPOUNDS + ".tmp")
-    with gzip.open(compounds_tmp, "wb", compresslevel=6) as out:
+    with gzip.GzipFile(compounds_tmp, "wb", compresslevel=6, mtime=0) as out:
         for line in _records(rows, full, processes, progress):
             if not line:
                 skipped += 1

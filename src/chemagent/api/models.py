@@ -1,0 +1,235 @@
+"""Request and response models: the OpenAPI contract of the v1 API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_LIST = 100_000  # static ceiling; the configured CHEMAGENT_MAX_BATCH_SIZE is checked too
+
+
+class ErrorBody(BaseModel):
+    """Every error: a stable code, a sentence saying what to change, and the trace id."""
+
+    error: str = Field(examples=["invalid_molecule"])
+    detail: str = Field(examples=["The SMILES 'C1CC' could not be parsed: a ring-closure "
+                                  "digit is opened but never closed."])
+    trace_id: str | None = None
+    suggestions: list[str] | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class LibraryInfo(BaseModel):
+    name: str
+    version: str
+    size: int
+    rdkit_version: str
+    has_properties: bool
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "draining", "starting"]
+    library: LibraryInfo | None
+    redis: Literal["disabled", "ok", "degraded"] = "disabled"
+    chembl: Literal["disabled", "ok", "degraded"] = "disabled"
+    pending_steps: int = 0
+
+
+class VersionInfo(BaseModel):
+    version: str
+    commit: str
+    rdkit_version: str
+    python_version: str
+    library: LibraryInfo
+
+
+class MoleculeStructures(BaseModel):
+    canonical_smiles: str = Field(description="Canonical SMILES of the standardized molecule.")
+    standard_inchi: str | None = None
+    standard_inchi_key: str | None = None
+    parent_smiles: str | None = Field(None, description="Salts and solvents stripped.")
+    parent_inchi_key: str | None = None
+
+
+class PropertyPanel(BaseModel):
+    """ChEMBL's compound properties (RDKit definitions, ChEMBL rounding), as JSON numbers."""
+
+    full_mwt: float = Field(description="Molecular weight of the full molecule (with salts).")
+    full_molformula: str = Field(description="Formula of the full molecule.")
+    mw_freebase: float = Field(description="Molecular weight of the parent.")
+    mw_monoisotopic: float = Field(description="Monoisotopic mass of the parent.")
+    alogp: float = Field(description="Wildman-Crippen logP.")
+    psa: float = Field(description="Topological polar surface area (Å²).")
+    hba: int = Field(description="H-bond acceptors (RDKit Lipinski SMARTS).")
+    hbd: int = Field(description="H-bond donors (RDKit Lipinski SMARTS); 0 is a value.")
+    hba_lipinski: int = Field(description="N + O count.")
+    hbd_lipinski: int = Field(description="NH + OH count.")
+    rtb: int = Field(description="Rotatable bonds.")
+    aromatic_rings: int
+    aliphatic_rings: int
+    num_rings: int
+    heavy_atoms: int
+    qed_weighted: float = Field(description="Quantitative estimate of drug-likeness.")
+    fraction_csp3: float
+    num_ro5_violations: int
+    num_lipinski_ro5_violations: int
+    ro3_pass: Literal["Y", "N"]
+
+
+class CompoundSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    chembl_id: str = Field(examples=["CHEMBL25"])
+    pref_name: str | None = Field(None, examples=["ASPIRIN"])
+    canonical_smiles: str
+    first_approval: int | None = None
+    molecule_type: str | None = None
+
+
+class Compound(BaseModel):
+    chembl_id: str = Field(examples=["CHEMBL25"])
+    pref_name: str | None = Field(None, examples=["ASPIRIN"])
+    first_approval: int | None = None
+    molecule_type: str | None = None
+    molecule_structures: MoleculeStructures
+    molecule_properties: PropertyPanel
+
+
+class CompoundMatch(CompoundSummary):
+    match: str = Field(description="How it matched: id, inchikey, parent_inchikey, pref_name, "
+                       "synonym, structure, or fuzzy (a suggestion).")
+    score: float = Field(description="100 for exact matches; the fuzzy score otherwise.")
+
+
+class ResolveResponse(BaseModel):
+    query: str
+    kind: str = Field(description="How the query was read: id, inchikey, name or smiles.")
+    results: list[CompoundMatch] = Field(description="Exact matches first, then suggestions.")
+    molecule: dict[str, Any] | None = Field(
+        None, description="For a SMILES query: its canonical form, found in the library or not."
+    )
+
+
+class PropertiesRequest(BaseModel):
+    smiles: str | None = Field(None, examples=["CC(=O)Oc1ccccc1C(=O)O"])
+    chembl_id: str | None = Field(None, examples=["CHEMBL25"])
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PropertiesRequest:
+        if (self.smiles is None) == (self.chembl_id is None):
+            raise ValueError("send exactly one of 'smiles' or 'chembl_id'")
+        return self
+
+
+class PropertiesResponse(BaseModel):
+    chembl_id: str | None = None
+    pref_name: str | None = None
+    molecule_structures: MoleculeStructures
+    molecule_properties: PropertyPanel
+    excluded: bool | None = Field(None, description="ChEMBL pipeline exclusion flag.")
+
+
+class SimilarityRequest(BaseModel):
+    query: str = Field(description="A ChEMBL ID, a name or a SMILES.", examples=["ibuprofen"])
+    threshold: float = Field(0.7, ge=0.0, le=1.0, description="Minimum Tanimoto, 0 to 1.")
+    top_k: int | None = Field(None, ge=1, description="Keep only the k most similar.")
+    limit: int = Field(20, ge=1, description="Page size.")
+    offset: int = Field(0, ge=0, description="Page start.")
+
+
+class SimilarityHit(CompoundSummary):
+    similarity: float = Field(description="Tanimoto coefficient, Morgan r=2, 2048 bits.")
+
+
+class SimilarityResponse(BaseModel):
+    query: str
+    query_compound: CompoundMatch | None
+    query_smiles: str = Field(description="The parent structure that was searched with.")
+    threshold: float
+    top_k: int | None
+    total: int = Field(description="Hits above the threshold (within top_k).")
+    limit: int
+    offset: int
+    results: list[SimilarityHit]
+
+
+class SubstructureRequest(BaseModel):
+    smarts: str | None = Field(None, examples=["S(=O)(=O)N"])
+    smiles: str | None = None
+    limit: int = Field(100, ge=1, description="Most hits to return.")
+    chirality: bool = Field(False, description="Match stereochemistry too.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SubstructureRequest:
+        if (self.smarts is None) == (self.smiles is None):
+            raise ValueError("send exactly one of 'smarts' or 'smiles'")
+        return self
+
+
+class SubstructureResponse(BaseModel):
+    query: str
+    limit: int
+    count: int
+    truncated: bool = Field(description="More compounds match than 'limit'.")
+    hits: list[CompoundSummary]
+
+
+class StandardizeRequest(BaseModel):
+    smiles: str | None = Field(None, examples=["CC(=O)Oc1ccccc1C(=O)[O-].[Na+]"])
+    molblock: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StandardizeRequest:
+        if (self.smiles is None) == (self.molblock is None):
+            raise ValueError("send exactly one of 'smiles' or 'molblock'")
+        return self
+
+
+class Penalty(BaseModel):
+    score: int = Field(description="2 (minor) to 7 (ChEMBL would reject).")
+    message: str
+
+
+class StandardizeResponse(BaseModel):
+    standardized_smiles: str
+    standardized_molblock: str
+    parent_smiles: str
+    parent_molblock: str
+    salts_removed: bool
+    excluded: bool
+    penalties: list[Penalty]
+    max_penalty: int
+
+
+class BatchRequest(BaseModel):
+    ids: list[str] | None = Field(None, max_length=MAX_LIST, examples=[["CHEMBL25", "CHEMBL521"]])
+    smiles: list[str] | None = Field(None, max_length=MAX_LIST)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BatchRequest:
+        if (self.ids is None) == (self.smiles is None):
+            raise ValueError("send exactly one of 'ids' or 'smiles'")
+        return self
+
+
+class BatchError(BaseModel):
+    error: str
+    detail: str
+
+
+class BatchItem(BaseModel):
+    input: str
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: BatchError | None = None
+
+
+class BatchResponse(BaseModel):
+    count: int
+    succeeded: int
+    failed: int
+    results: list[BatchItem]

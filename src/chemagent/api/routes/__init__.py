@@ -1,0 +1,1 @@
+"""Routers, one per use-case group. Each route validates, calls one operation, returns."""

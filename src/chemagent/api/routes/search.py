@@ -1,0 +1,47 @@
+"""Library search: similarity and substructure."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from chemagent.api.deps import OpsDep
+from chemagent.api.models import (
+    ErrorBody,
+    SimilarityRequest,
+    SimilarityResponse,
+    SubstructureRequest,
+    SubstructureResponse,
+)
+from chemagent.errors import InvalidInput
+
+router = APIRouter(prefix="/v1", tags=["search"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorBody, "description": "The query compound is unknown."},
+    422: {"model": ErrorBody, "description": "Invalid input; the detail says what to fix."},
+}
+
+
+@router.post("/similarity", response_model=SimilarityResponse, responses=ERRORS,
+             summary="Compounds similar to an ID, name or SMILES (Tanimoto, Morgan r2 2048).")
+async def similarity(body: SimilarityRequest, ops: OpsDep) -> SimilarityResponse:
+    """Most similar first; page with limit/offset; threshold in [0, 1]."""
+    limit_max = ops.max_results
+    if body.top_k is not None and body.top_k > limit_max:
+        raise InvalidInput(f"top_k is {body.top_k}; the limit is {limit_max}.")
+    if body.limit > limit_max:
+        raise InvalidInput(f"limit is {body.limit}; the limit is {limit_max}.")
+    return SimilarityResponse.model_validate(
+        await ops.similarity(body.query, body.threshold, body.top_k, body.limit, body.offset)
+    )
+
+
+@router.post("/substructure", response_model=SubstructureResponse, responses=ERRORS,
+             summary="Compounds containing a SMARTS or SMILES substructure.")
+async def substructure(body: SubstructureRequest, ops: OpsDep) -> SubstructureResponse:
+    """A pattern-fingerprint screen, then an RDKit match of every candidate."""
+    if body.limit > ops.max_results:
+        raise InvalidInput(f"limit is {body.limit}; the limit is {ops.max_results}.")
+    query = body.smarts if body.smarts is not None else body.smiles or ""
+    return SubstructureResponse.model_validate(
+        await ops.substructure(query, body.limit, body.chirality)
+    )

@@ -1,0 +1,25 @@
+"""The typed state the lifespan yields; dependencies read it from the request."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from chemagent.execution.operations import Operations
+from chemagent.execution.runner import StepRunner
+from chemagent.library.library import Library
+from chemagent.settings import Settings
+
+
+@dataclass
+class AppState:
+    """Every long-lived resource of one app instance (one per worker process)."""
+
+    settings: Settings
+    library: Library
+    executor: ThreadPoolExecutor
+    runner: StepRunner
+    operations: Operations
+    started_at: float = field(default_factory=time.time)
+    draining: bool = False

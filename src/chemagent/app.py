@@ -1,0 +1,93 @@
+"""``create_app(settings)`` and the lifespan that owns every long-lived resource."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from chemagent import __version__
+from chemagent.api.errors import install_error_handlers
+from chemagent.api.plain_errors import JsonPlainErrors
+from chemagent.api.routes import compounds, health, search, tools
+from chemagent.api.state import AppState
+from chemagent.chem.molecule import MoleculeLimits
+from chemagent.execution.operations import Operations
+from chemagent.execution.runner import StepRunner
+from chemagent.library.load import load
+from chemagent.observability.context import RequestIdMiddleware
+from chemagent.settings import Settings
+from chemagent.steps.context import StepContext
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+ChemAgent answers questions about small molecules: compound lookup, ChEMBL-compatible
+property panels, similarity and substructure search, standardization and depiction over
+a bundled library of ChEMBL approved drugs (or your own).
+
+Errors are JSON `{"error", "detail", "trace_id"}`; a 4xx detail says what to fix.
+"""
+
+
+def build_state(settings: Settings) -> AppState:
+    """Load the library and build the runner: the blocking part of start-up."""
+    library = load(settings.library)
+    context = StepContext(
+        library=library,
+        limits=MoleculeLimits(settings.max_smiles_length, settings.max_heavy_atoms),
+        max_results=settings.max_top_k,
+        online=settings.chembl_url is not None,
+    )
+    context.warm()
+    executor = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="chemagent-cpu")
+    # 64 queued steps per thread: ~1 s of typical work; beyond that, shed with a 503.
+    runner = StepRunner(context, executor, step_timeout=settings.step_timeout_seconds,
+                        max_pending=settings.max_workers * 64)
+    operations = Operations(runner, max_batch=settings.max_batch_size,
+                            max_results=settings.max_top_k)
+    return AppState(settings=settings, library=library, executor=executor, runner=runner,
+                    operations=operations)
+
+
+class ChemAgentAPI(FastAPI):
+    """FastAPI with the plain-text errors of its outermost middleware rendered as JSON."""
+
+    def build_middleware_stack(self) -> Any:
+        return JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app. Nothing is loaded until the lifespan starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+        state = await asyncio.to_thread(build_state, settings)
+        log.info("library %s loaded: %d compounds", state.library.manifest.name,
+                 len(state.library))
+        try:
+            yield {"chemagent": state}
+        finally:
+            state.draining = True
+            state.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = ChemAgentAPI(
+        title="ChemAgent",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.max_body_bytes = settings.max_body_bytes
+    install_error_handlers(app)
+    for module in (health, compounds, search, tools):
+        app.include_router(module.router)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""The step runner and the operations (one per REST use case) built on it."""

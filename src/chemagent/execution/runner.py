@@ -1,0 +1,129 @@
+"""The step runner: the one place every step goes through.
+
+``StepRunner.run`` is the seam where the cache tiers (L1/L2), the per-step span and the
+per-step histogram plug in: adding a step kind adds its telemetry for free. CPU work
+(RDKit, FPSim2) runs in a bounded thread pool, never on the event loop, under a per-step
+deadline; when too much work is queued the runner sheds load instead of queueing forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from chemagent.errors import Overloaded, StepTimeout
+from chemagent.execution.step import Step
+from chemagent.steps.context import StepContext
+from chemagent.steps.registry import get_kind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What happened to one step run: handed to every observer after the step ends."""
+
+    step: Step
+    outcome: str  # ok, error, timeout
+    cache: str  # l1, l2, miss
+    seconds: float
+    error: str | None = None
+
+
+Observer = Callable[[StepRecord], None]
+
+
+class StepRunner:
+    """Runs steps in a bounded executor with deadlines and load shedding.
+
+    Args:
+        context: resources the step functions use.
+        executor: the thread pool for CPU work (owned by the app lifespan).
+        step_timeout: default deadline of one step, in seconds.
+        max_pending: most steps submitted to the executor and not yet finished; a timed-out
+            step still counts until its thread finishes, so a burst of pathological
+            molecules cannot queue unbounded work.
+    """
+
+    def __init__(
+        self,
+        context: StepContext,
+        executor: Executor,
+        *,
+        step_timeout: float,
+        max_pending: int,
+    ) -> None:
+        self.context = context
+        self._executor = executor
+        self._step_timeout = step_timeout
+        self._max_pending = max_pending
+        self._pending = 0
+        self.observers: list[Observer] = []
+
+    @property
+    def pending(self) -> int:
+        """Steps submitted to the executor whose thread has not finished."""
+        return self._pending
+
+    async def run(self, step: Step) -> Any:
+        """Run one step and return its JSON-ready result.
+
+        Raises:
+            ChemAgentError: whatever the step raises (e.g. InvalidMolecule).
+            StepTimeout: the step took longer than its deadline.
+            Overloaded: too much work is already queued.
+        """
+        kind = get_kind(step.kind)
+        timeout = kind.timeout_seconds or self._step_timeout
+        started = time.perf_counter()
+        outcome, error = "ok", None
+        try:
+            return await self._compute(kind.fn, step, timeout)
+        except TimeoutError:
+            outcome, error = "timeout", "step_timeout"
+            raise StepTimeout(
+                f"The {step.kind} step took longer than {timeout:g} s and was abandoned; "
+                "try a smaller molecule or a narrower search."
+            ) from None
+        except Exception as exc:
+            outcome, error = "error", type(exc).__name__
+            raise
+        finally:
+            record = StepRecord(step, outcome, "miss", time.perf_counter() - started, error)
+            for observer in self.observers:
+                observer(record)
+
+    async def _compute(self, fn: Any, step: Step, timeout: float) -> Any:
+        if self._pending >= self._max_pending:
+            raise Overloaded(
+                f"{self._pending} steps are already queued on this worker; retry in a moment."
+            )
+        self._pending += 1
+        try:
+            future = self._executor.submit(fn, self.context, step.input, step.param_map)
+        except BaseException:
+            self._pending -= 1
+            raise
+        loop = asyncio.get_running_loop()
+
+        def release(_: object) -> None:
+            # Count the step until its thread finishes, even if we stopped waiting for it.
+            try:
+                loop.call_soon_threadsafe(self._release)
+            except RuntimeError:  # the loop closed during shutdown: nothing left to count
+                pass
+
+        future.add_done_callback(release)
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+
+    def _release(self) -> None:
+        self._pending -= 1
+
+    async def run_all(self, steps: Sequence[Step]) -> list[Any | BaseException]:
+        """Run independent steps concurrently; results (or exceptions) in input order."""
+        return list(await asyncio.gather(*(self.run(s) for s in steps), return_exceptions=True))

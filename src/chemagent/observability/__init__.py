@@ -1,0 +1,1 @@
+"""Cross-cutting telemetry: request ids, logging (metrics and tracing arrive with issue 5)."""

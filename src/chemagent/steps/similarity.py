@@ -1,0 +1,35 @@
+"""``similarity``: Tanimoto search of the library with FPSim2."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chemagent.chem.molecule import canonical_smiles, require_molecule
+from chemagent.chem.standardize import standardize
+from chemagent.steps.context import StepContext
+from chemagent.steps.registry import register
+
+
+@register("similarity", version=1, description="Tanimoto search (Morgan r2, 2048 bits).")
+def similarity(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Library compounds most similar to the parent of ``smiles``.
+
+    Args:
+        params: ``threshold`` (0-1), ``top_k`` (optional; else every hit up to the limit).
+
+    Returns:
+        ``{"query_smiles", "total", "hits": [{chembl_id, pref_name, similarity, ...}]}``
+        sorted by similarity, descending; ``total`` counts every hit above the threshold
+        and ``hits`` holds at most ``ctx.max_results`` of them.
+    """
+    threshold = float(params["threshold"])
+    top_k = params.get("top_k")
+    parent = canonical_smiles(standardize(require_molecule(smiles, ctx.limits)).parent)
+    found = ctx.similarity.search(parent, threshold, int(top_k) if top_k else None)
+    library = ctx.library
+    hits = [
+        {**library.summary(h.row), "similarity": h.similarity}
+        for h in found[: ctx.max_results]
+    ]
+    return {"query_smiles": parent, "total": len(found), "hits": hits}
