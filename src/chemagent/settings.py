@@ -27,9 +27,11 @@ class Settings(BaseSettings):
 
     library: Annotated[
         Path | None,
-        Field(description="Library to serve: an index directory built by `chemagent library "
-              "build`, or a .smi/.csv/.sdf file (indexed at start). Unset: the bundled "
-              "ChEMBL approved drugs."),
+        Field(
+            description="Library to serve: an index directory built by `chemagent library "
+            "build`, or a .smi/.csv/.sdf file (indexed at start). Unset: the bundled "
+            "ChEMBL approved drugs."
+        ),
     ] = None
     redis_url: Annotated[
         str | None, Field(description="Redis URL for the shared L2 cache. Unset: L1 only.")
@@ -72,9 +74,7 @@ class Settings(BaseSettings):
         int, Field(ge=1, le=1_000_000, description="Largest top_k / limit for searches.")
     ] = 1000
     log_level: Annotated[LogLevel, Field(description="Log level.")] = "INFO"
-    log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = (
-        "console"
-    )
+    log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = "console"
     host: Annotated[str, Field(description="Bind address for `chemagent serve`.")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535, description="Port for `chemagent serve`.")] = 8000
 

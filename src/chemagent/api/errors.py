@@ -31,7 +31,10 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, detail: str, suggestions: list[str] | None = None,
+    status: int,
+    code: str,
+    detail: str,
+    suggestions: list[str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": code, "detail": detail, "trace_id": current_request_id()}
@@ -50,9 +53,13 @@ def validation_detail(errors: list[dict[str, Any]]) -> tuple[int, str, str]:
     for err in errors:
         if err.get("type") == "json_invalid":
             reason = (err.get("ctx") or {}).get("error", "")
-            return 400, "malformed_json", (
-                f"The request body is not valid JSON ({reason}); send a JSON object "
-                "with Content-Type: application/json."
+            return (
+                400,
+                "malformed_json",
+                (
+                    f"The request body is not valid JSON ({reason}); send a JSON object "
+                    "with Content-Type: application/json."
+                ),
             )
     sentences = []
     for err in errors[:5]:
@@ -84,11 +91,14 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         content_type = request.headers.get("content-type", "")
         body_error = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
-        if body_error and request.method in ("POST", "PUT", "PATCH") and (
-            "json" not in content_type.lower()
+        if (
+            body_error
+            and request.method in ("POST", "PUT", "PATCH")
+            and ("json" not in content_type.lower())
         ):
             return error_response(
-                415, "unsupported_media_type",
+                415,
+                "unsupported_media_type",
                 f"The body was sent as '{content_type or 'no content type'}'; send JSON "
                 "with Content-Type: application/json.",
             )
@@ -104,15 +114,22 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}; see /docs."
         elif exc.status_code == 413:
             limit = getattr(request.app.state, "max_body_bytes", None)
-            detail = "The request body is too large" + (
-                f"; the limit is {limit:,} bytes." if limit else "."
-            ) + " Send fewer or smaller items."
+            detail = (
+                "The request body is too large"
+                + (f"; the limit is {limit:,} bytes." if limit else ".")
+                + " Send fewer or smaller items."
+            )
         else:
             detail = str(exc.detail)
-        return error_response(exc.status_code, code, detail, headers=exc.headers)
+        return error_response(
+            exc.status_code, code, detail, headers=dict(exc.headers) if exc.headers else None
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal", "An internal error occurred; it has been logged. "
-                              "Report the trace_id if it persists.")
+        return error_response(
+            500,
+            "internal",
+            "An internal error occurred; it has been logged. Report the trace_id if it persists.",
+        )

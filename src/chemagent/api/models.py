@@ -13,8 +13,12 @@ class ErrorBody(BaseModel):
     """Every error: a stable code, a sentence saying what to change, and the trace id."""
 
     error: str = Field(examples=["invalid_molecule"])
-    detail: str = Field(examples=["The SMILES 'C1CC' could not be parsed: a ring-closure "
-                                  "digit is opened but never closed."])
+    detail: str = Field(
+        examples=[
+            "The SMILES 'C1CC' could not be parsed: a ring-closure "
+            "digit is opened but never closed."
+        ]
+    )
     trace_id: str | None = None
     suggestions: list[str] | None = None
 
@@ -100,8 +104,10 @@ class Compound(BaseModel):
 
 
 class CompoundMatch(CompoundSummary):
-    match: str = Field(description="How it matched: id, inchikey, parent_inchikey, pref_name, "
-                       "synonym, structure, or fuzzy (a suggestion).")
+    match: str = Field(
+        description="How it matched: id, inchikey, parent_inchikey, pref_name, "
+        "synonym, structure, or fuzzy (a suggestion)."
+    )
     score: float = Field(description="100 for exact matches; the fuzzy score otherwise.")
 
 

@@ -36,7 +36,8 @@ class JsonPlainErrors:
                 if status in _CODES and headers.get(b"content-type", b"").startswith(b"text/plain"):
                     rewriting["status"] = status
                     rewriting["headers"] = [
-                        (k, v) for k, v in message.get("headers", [])
+                        (k, v)
+                        for k, v in message.get("headers", [])
                         if k not in (b"content-type", b"content-length")
                     ]
                     return
@@ -53,15 +54,26 @@ class JsonPlainErrors:
         from chemagent.observability.context import current_request_id
 
         if status == 413:
-            detail = (f"The request body is larger than the limit of {self.max_body_bytes:,} "
-                      "bytes; send fewer or smaller items.")
+            detail = (
+                f"The request body is larger than the limit of {self.max_body_bytes:,} "
+                "bytes; send fewer or smaller items."
+            )
         elif status == 400:
             detail = "The request could not be read; send a JSON object."
         else:
             detail = "An internal error occurred; report the trace_id if it persists."
-        body = orjson.dumps({"error": _CODES[status], "detail": detail,
-                             "trace_id": current_request_id()})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, (b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = orjson.dumps(
+            {"error": _CODES[status], "detail": detail, "trace_id": current_request_id()}
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    *headers,
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

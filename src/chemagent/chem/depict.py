@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rdkit import Chem
 from rdkit.Chem.Draw import rdMolDraw2D
 
@@ -18,7 +20,7 @@ def svg(mol: Chem.Mol, width: int = 300, height: int = 300, *, title: str | None
     """
     with quiet_rdkit():
         drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
-        options = drawer.drawOptions()
+        options: Any = drawer.drawOptions()
         options.clearBackground = True
         options.addStereoAnnotation = True
         rdMolDraw2D.PrepareAndDrawMolecule(drawer, Chem.Mol(mol), legend=title or "")

@@ -46,8 +46,10 @@ def _syntax_hint(text: str) -> str:
     if any(digits.count(d) % 2 for d in set(digits)):
         return "a ring-closure digit is opened but never closed"
     if any(ch.isspace() for ch in text):
-        return ("it contains whitespace; send one structure without spaces (in a URL, "
-                "encode '+' as %2B or it arrives as a space)")
+        return (
+            "it contains whitespace; send one structure without spaces (in a URL, "
+            "encode '+' as %2B or it arrives as a space)"
+        )
     return "it is not valid SMILES syntax"
 
 

@@ -36,10 +36,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from rdkit import Chem
-from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdMolDescriptors
+from rdkit.Chem import QED, Descriptors, Lipinski, rdMolDescriptors
 
 from chemagent.chem.quiet import quiet_rdkit
 from chemagent.chem.standardize import Standardized
+
+# RDKit's bundled type stubs lack the generated Descriptors functions and leave QED and
+# InChI untyped; these aliases keep mypy strict without silencing the whole module.
+_DESCRIPTORS: Any = Descriptors
+_QED: Any = QED
+_CHEM: Any = Chem
 
 PANEL_VERSION = 1
 """Bump when a definition changes: it is part of every cache key and library manifest."""
@@ -67,6 +73,27 @@ NUMERIC_FIELDS: tuple[str, ...] = (
 """Panel fields that are numbers; the library keeps these as columns for range filters."""
 
 
+def _mol_wt(mol: Chem.Mol) -> float:
+    """Average molecular weight, as Descriptors.MolWt (implicit hydrogens included)."""
+    return float(_DESCRIPTORS.MolWt(mol))
+
+
+def _logp(mol: Chem.Mol) -> float:
+    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0])
+
+
+def _qed(mol: Chem.Mol) -> float:
+    return float(_QED.qed(mol))
+
+
+def _to_inchi(mol: Chem.Mol) -> str:
+    return str(_CHEM.MolToInchi(mol) or "")
+
+
+def _inchi_key(inchi: str) -> str:
+    return str(_CHEM.InchiToInchiKey(inchi) or "")
+
+
 def chembl_round(value: float, ndigits: int = 2) -> float:
     """Round half up on the shortest decimal form of ``value``, as ChEMBL's database does.
 
@@ -92,20 +119,20 @@ def property_panel(std: Standardized) -> dict[str, Any]:
     """
     full, parent = std.full, std.parent
     with quiet_rdkit():
-        mw = Descriptors.MolWt(parent)
-        alogp = Crippen.MolLogP(parent)
+        mw = _mol_wt(parent)
+        alogp = _logp(parent)
         psa = rdMolDescriptors.CalcTPSA(parent)
         hba = _count(parent, Lipinski.HAcceptorSmarts)
         hbd = _count(parent, Lipinski.HDonorSmarts)
         hba_lip = rdMolDescriptors.CalcNumLipinskiHBA(parent)
         hbd_lip = rdMolDescriptors.CalcNumLipinskiHBD(parent)
         rtb = rdMolDescriptors.CalcNumRotatableBonds(parent)
-        qed = QED.qed(parent)
+        qed = _qed(parent)
         panel: dict[str, Any] = {
-            "full_mwt": chembl_round(Descriptors.MolWt(full)),
+            "full_mwt": chembl_round(_mol_wt(full)),
             "full_molformula": rdMolDescriptors.CalcMolFormula(full),
             "mw_freebase": chembl_round(mw),
-            "mw_monoisotopic": chembl_round(Descriptors.ExactMolWt(parent), 4),
+            "mw_monoisotopic": chembl_round(rdMolDescriptors.CalcExactMolWt(parent), 4),
             "alogp": chembl_round(alogp),
             "psa": chembl_round(psa),
             "hba": hba,
@@ -139,10 +166,10 @@ def structure_record(std: Standardized) -> dict[str, Any]:
         parent_smiles, parent_inchi_key.
     """
     with quiet_rdkit():
-        inchi = Chem.MolToInchi(std.full) or None
-        inchikey = Chem.InchiToInchiKey(inchi) if inchi else None
-        parent_inchi = Chem.MolToInchi(std.parent) or None
-        parent_key = Chem.InchiToInchiKey(parent_inchi) if parent_inchi else None
+        inchi = _to_inchi(std.full) or None
+        inchikey = _inchi_key(inchi) if inchi else None
+        parent_inchi = _to_inchi(std.parent) or None
+        parent_key = _inchi_key(parent_inchi) if parent_inchi else None
     return {
         "canonical_smiles": Chem.MolToSmiles(std.full),
         "standard_inchi": inchi,

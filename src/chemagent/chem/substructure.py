@@ -30,9 +30,11 @@ class SubstructureIndex:
         self._library = rdSubstructLibrary.SubstructLibrary(holder, patterns)
 
     def __len__(self) -> int:
-        return int(len(self._library))
+        return len(self._library)
 
-    def search(self, query: Chem.Mol, max_results: int, *, use_chirality: bool = False) -> list[int]:
+    def search(
+        self, query: Chem.Mol, max_results: int, *, use_chirality: bool = False
+    ) -> list[int]:
         """Rows whose molecule contains ``query``, in row order, at most ``max_results``.
 
         Args:
@@ -42,8 +44,12 @@ class SubstructureIndex:
         """
         with quiet_rdkit():
             hits = self._library.GetMatches(
-                query, recursionPossible=True, useChirality=use_chirality,
-                useQueryQueryMatches=False, numThreads=1, maxResults=max_results,
+                query,
+                recursionPossible=True,
+                useChirality=use_chirality,
+                useQueryQueryMatches=False,
+                numThreads=1,
+                maxResults=max_results,
             )
         return sorted(int(i) for i in hits)
 
@@ -52,7 +58,10 @@ class SubstructureIndex:
         with quiet_rdkit():
             return int(
                 self._library.CountMatches(
-                    query, recursionPossible=True, useChirality=use_chirality,
-                    useQueryQueryMatches=False, numThreads=1,
+                    query,
+                    recursionPossible=True,
+                    useChirality=use_chirality,
+                    useQueryQueryMatches=False,
+                    numThreads=1,
                 )
             )

@@ -134,12 +134,19 @@ class Operations:
     async def depict_compound(self, chembl_id: str, width: int, height: int) -> str:
         record = await self.runner.run(Step.of("compound", chembl_id.strip().upper()))
         drawn = await self.runner.run(
-            Step.of("depict", record["molecule_structures"]["canonical_smiles"],
-                    width=width, height=height, title=record["chembl_id"])
+            Step.of(
+                "depict",
+                record["molecule_structures"]["canonical_smiles"],
+                width=width,
+                height=height,
+                title=record["chembl_id"],
+            )
         )
         return str(drawn["svg"])
 
-    async def batch(self, ids: Sequence[str] | None, smiles: Sequence[str] | None) -> dict[str, Any]:
+    async def batch(
+        self, ids: Sequence[str] | None, smiles: Sequence[str] | None
+    ) -> dict[str, Any]:
         """Compounds by ID or properties by SMILES, one result or error per item, in order."""
         if (ids is None) == (smiles is None):
             raise InvalidInput("Send exactly one of 'ids' or 'smiles'.")
@@ -152,17 +159,25 @@ class Operations:
                 "Split it into smaller calls."
             )
         one = self.compound if ids is not None else self.properties_of_smiles
-        outcomes = await asyncio.gather(*(one(str(item)) for item in items),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(*(one(str(item)) for item in items), return_exceptions=True)
         results: list[dict[str, Any]] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, ChemAgentError):
-                results.append({"input": item, "ok": False,
-                                "error": {"error": outcome.code, "detail": outcome.detail}})
+                results.append(
+                    {
+                        "input": item,
+                        "ok": False,
+                        "error": {"error": outcome.code, "detail": outcome.detail},
+                    }
+                )
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
                 results.append({"input": item, "ok": True, "result": outcome})
         failed = sum(not r["ok"] for r in results)
-        return {"count": len(results), "succeeded": len(results) - failed, "failed": failed,
-                "results": results}
+        return {
+            "count": len(results),
+            "succeeded": len(results) - failed,
+            "failed": failed,
+            "results": results,
+        }

@@ -9,6 +9,7 @@ deadline; when too much work is queued the runner sheds load instead of queueing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -83,7 +84,7 @@ class StepRunner:
         started = time.perf_counter()
         outcome, error = "ok", None
         try:
-            return await self._compute(kind.fn, step, timeout)
+            return await self._compute(kind.fn, step, deadline=timeout)
         except TimeoutError:
             outcome, error = "timeout", "step_timeout"
             raise StepTimeout(
@@ -98,7 +99,7 @@ class StepRunner:
             for observer in self.observers:
                 observer(record)
 
-    async def _compute(self, fn: Any, step: Step, timeout: float) -> Any:
+    async def _compute(self, fn: Any, step: Step, *, deadline: float) -> Any:
         if self._pending >= self._max_pending:
             raise Overloaded(
                 f"{self._pending} steps are already queued on this worker; retry in a moment."
@@ -113,13 +114,12 @@ class StepRunner:
 
         def release(_: object) -> None:
             # Count the step until its thread finishes, even if we stopped waiting for it.
-            try:
+            # RuntimeError: the loop closed during shutdown, nothing is left to count.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._release)
-            except RuntimeError:  # the loop closed during shutdown: nothing left to count
-                pass
 
         future.add_done_callback(release)
-        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        return await asyncio.wait_for(asyncio.wrap_future(future), deadline)
 
     def _release(self) -> None:
         self._pending -= 1

@@ -25,7 +25,7 @@ class Step:
     params: tuple[tuple[str, Any], ...] = field(default=())
 
     @classmethod
-    def of(cls, kind: str, input: str, **params: Any) -> Step:  # noqa: A002 - the contract name
+    def of(cls, kind: str, input: str, **params: Any) -> Step:
         """A step with ``None`` params dropped and the rest sorted by name."""
         return cls(kind, input, tuple(sorted((k, v) for k, v in params.items() if v is not None)))
 

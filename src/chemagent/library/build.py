@@ -56,7 +56,7 @@ class InputRow:
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+    return open(path, encoding="utf-8", newline="")
 
 
 def _pick(columns: Iterable[str], wanted: tuple[str, ...]) -> str | None:
@@ -147,8 +147,7 @@ def _records(
 ) -> Iterator[bytes]:
     """Yield one JSON line per input row, in order (``b""`` for an unusable row)."""
     chunks = (
-        [(r.id, r.smiles, r.name, r.extras) for r in chunk]
-        for chunk in _chunks(iter(rows), _CHUNK)
+        [(r.id, r.smiles, r.name, r.extras) for r in chunk] for chunk in _chunks(iter(rows), _CHUNK)
     )
     if processes <= 1:
         for args in chunks:

@@ -146,8 +146,7 @@ class Library:
 
 
 _FLOAT_FIELDS = frozenset(
-    {"full_mwt", "mw_freebase", "mw_monoisotopic", "alogp", "psa", "qed_weighted",
-     "fraction_csp3"}
+    {"full_mwt", "mw_freebase", "mw_monoisotopic", "alogp", "psa", "qed_weighted", "fraction_csp3"}
 )
 NUMERIC_PROPERTY_FIELDS: tuple[str, ...] = NUMERIC_FIELDS
 _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {

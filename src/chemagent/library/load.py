@@ -61,7 +61,9 @@ def load_index(directory: Path) -> Library:
     if manifest.rdkit_version != RDKIT_VERSION:
         log.warning(
             "library %s was built with RDKit %s, running %s: rebuild it for identical values",
-            manifest.name, manifest.rdkit_version, RDKIT_VERSION,
+            manifest.name,
+            manifest.rdkit_version,
+            RDKIT_VERSION,
         )
     ids: list[str] = []
     names: list[str | None] = []

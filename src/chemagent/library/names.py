@@ -55,8 +55,12 @@ class NameIndex:
         if not self._choices or not name.strip():
             return []
         found = process.extract(
-            name.lower(), self._choices, scorer=fuzz.QRatio, processor=utils.default_process,
-            limit=limit * 4, score_cutoff=SUGGESTION_CUTOFF,
+            name.lower(),
+            self._choices,
+            scorer=fuzz.QRatio,
+            processor=utils.default_process,
+            limit=limit * 4,
+            score_cutoff=SUGGESTION_CUTOFF,
         )
         matches: list[NameMatch] = []
         seen: set[int] = set()

@@ -26,7 +26,9 @@ class SimilarityIndex:
     def fp_params(self) -> dict[str, object]:
         return dict(self._engine.fp_params)
 
-    def search(self, smiles: str, threshold: float, top_k: int | None = None) -> list[SimilarityHit]:
+    def search(
+        self, smiles: str, threshold: float, top_k: int | None = None
+    ) -> list[SimilarityHit]:
         """Library rows with Tanimoto >= ``threshold`` to ``smiles``, most similar first.
 
         Args:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from chemagent.errors import CompoundNotFound, InvalidInput
 from chemagent.steps.context import StepContext
@@ -23,21 +23,17 @@ def compound(ctx: StepContext, chembl_id: str, params: Mapping[str, Any]) -> dic
     """
     ident = chembl_id.strip()
     if not ident or len(ident) > MAX_ID_LENGTH:
-        raise InvalidInput(
-            f"A compound ID has 1 to {MAX_ID_LENGTH} characters, such as CHEMBL25."
-        )
+        raise InvalidInput(f"A compound ID has 1 to {MAX_ID_LENGTH} characters, such as CHEMBL25.")
     row = ctx.library.row_of(ident)
-    if row is not None:
-        return ctx.library.record(row)
-    return not_found(ctx, ident)
+    if row is None:
+        not_found(ctx, ident)
+    return ctx.library.record(row)
 
 
-def not_found(ctx: StepContext, ident: str) -> Any:
+def not_found(ctx: StepContext, ident: str) -> NoReturn:
     """Raise CompoundNotFound for ``ident`` with a hint and any name-based suggestions."""
     matches = ctx.names.exact(ident) or ctx.names.fuzzy(ident, limit=3)
-    suggestions = [
-        f"{ctx.library.names[m.row]} ({ctx.library.ids[m.row]})" for m in matches
-    ]
+    suggestions = [f"{ctx.library.names[m.row]} ({ctx.library.ids[m.row]})" for m in matches]
     hint = ctx.not_found_hint()
     if suggestions and not _CHEMBL_ID.match(ident):
         raise CompoundNotFound(

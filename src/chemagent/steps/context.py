@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from chemagent.chem.molecule import MoleculeLimits
+from chemagent.library.index import FINGERPRINTS
 from chemagent.library.library import Library
 from chemagent.library.names import NameIndex
 from chemagent.library.similarity import SimilarityIndex
-from chemagent.library.index import FINGERPRINTS
 
 
 @dataclass

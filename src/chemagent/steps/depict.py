@@ -22,6 +22,10 @@ def depict(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict[str
     mol = require_molecule(smiles, ctx.limits)
     title = params.get("title")
     return {
-        "svg": svg(mol, int(params.get("width", 300)), int(params.get("height", 300)),
-                   title=str(title) if title else None)
+        "svg": svg(
+            mol,
+            int(params.get("width", 300)),
+            int(params.get("height", 300)),
+            title=str(title) if title else None,
+        )
     }

@@ -49,8 +49,13 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
         raise InvalidInput(
             f"The compound query is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}."
         )
-    result: dict[str, Any] = {"query": query, "kind": "unknown", "matches": [],
-                              "molecule": None, "suggestions": []}
+    result: dict[str, Any] = {
+        "query": query,
+        "kind": "unknown",
+        "matches": [],
+        "molecule": None,
+        "suggestions": [],
+    }
     library = ctx.library
     if mode in ("auto", "id"):
         row = library.row_of(query)
@@ -70,13 +75,15 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
     if mode in ("auto", "name"):
         exact = ctx.names.exact(query)
         if exact:
-            return {**result, "kind": "name",
-                    "matches": [_match(ctx, m.row, m.how) for m in exact]}
+            return {**result, "kind": "name", "matches": [_match(ctx, m.row, m.how) for m in exact]}
     if mode == "smiles" or (mode == "auto" and _looks_like_smiles(query)):
         return _resolve_smiles(ctx, query, result, strict=mode == "smiles")
     suggestions = ctx.names.fuzzy(query, limit=5)
-    return {**result, "kind": "name",
-            "suggestions": [_match(ctx, m.row, "fuzzy", m.score) for m in suggestions]}
+    return {
+        **result,
+        "kind": "name",
+        "suggestions": [_match(ctx, m.row, "fuzzy", m.score) for m in suggestions],
+    }
 
 
 def _looks_like_smiles(query: str) -> bool:

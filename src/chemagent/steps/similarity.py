@@ -29,7 +29,6 @@ def similarity(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict
     found = ctx.similarity.search(parent, threshold, int(top_k) if top_k else None)
     library = ctx.library
     hits = [
-        {**library.summary(h.row), "similarity": h.similarity}
-        for h in found[: ctx.max_results]
+        {**library.summary(h.row), "similarity": h.similarity} for h in found[: ctx.max_results]
     ]
     return {"query_smiles": parent, "total": len(found), "hits": hits}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -18,36 +18,53 @@ from chemagent.api.models import (
 from chemagent.errors import CompoundNotFound, InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["compounds"])
-ERRORS: dict[int | str, dict[str, object]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown compound."},
     422: {"model": ErrorBody, "description": "Invalid input; the detail says what to fix."},
 }
-ChemblId = Annotated[str, Path(description="Compound ID, e.g. CHEMBL25.", max_length=64,
-                               examples=["CHEMBL25"])]
+ChemblId = Annotated[
+    str, Path(description="Compound ID, e.g. CHEMBL25.", max_length=64, examples=["CHEMBL25"])
+]
 Width = Annotated[int, Query(ge=50, le=2000, description="Width in pixels.")]
 Height = Annotated[int, Query(ge=50, le=2000, description="Height in pixels.")]
-SVG = {200: {"content": {"image/svg+xml": {}}, "description": "An SVG document."}}
+SVG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/svg+xml": {}}, "description": "An SVG document."}
+}
 
 
-@router.get("/compounds/{chembl_id}", response_model=Compound, responses=ERRORS,
-            summary="One compound with structures and its ChEMBL property panel.")
+@router.get(
+    "/compounds/{chembl_id}",
+    response_model=Compound,
+    responses=ERRORS,
+    summary="One compound with structures and its ChEMBL property panel.",
+)
 async def get_compound(chembl_id: ChemblId, ops: OpsDep) -> Compound:
     """Look up a compound by ID (e.g. CHEMBL25), with ChEMBL's property panel."""
     return Compound.model_validate(await ops.compound(chembl_id))
 
 
-@router.get("/compounds", response_model=ResolveResponse, responses=ERRORS,
-            summary="Resolve a name, SMILES or InChIKey to compounds, exact matches first.")
+@router.get(
+    "/compounds",
+    response_model=ResolveResponse,
+    responses=ERRORS,
+    summary="Resolve a name, SMILES or InChIKey to compounds, exact matches first.",
+)
 async def resolve_compounds(
     ops: OpsDep,
-    name: Annotated[str | None, Query(max_length=500, description="Name or synonym.",
-                                      examples=["paracetamol"])] = None,
+    name: Annotated[
+        str | None, Query(max_length=500, description="Name or synonym.", examples=["paracetamol"])
+    ] = None,
     smiles: Annotated[str | None, Query(max_length=100_000, description="A SMILES.")] = None,
-    inchikey: Annotated[str | None, Query(max_length=64, description="A standard InChIKey.")] = None,
+    inchikey: Annotated[
+        str | None, Query(max_length=64, description="A standard InChIKey.")
+    ] = None,
 ) -> ResolveResponse:
     """Exact matches (ID, pref_name, synonym, structure) first, then fuzzy suggestions."""
-    given = {k: v for k, v in {"name": name, "smiles": smiles, "inchikey": inchikey}.items()
-             if v is not None}
+    given = {
+        k: v
+        for k, v in {"name": name, "smiles": smiles, "inchikey": inchikey}.items()
+        if v is not None
+    }
     if len(given) != 1:
         raise InvalidInput("Send exactly one of the query parameters name, smiles or inchikey.")
     mode, value = next(iter(given.items()))
@@ -58,19 +75,31 @@ async def resolve_compounds(
             f"No compound matches {mode} '{value.strip()[:80]}'. "
             + ops.runner.context.not_found_hint()
         )
-    return ResolveResponse(query=resolved["query"], kind=resolved["kind"], results=results,
-                           molecule=resolved["molecule"])
+    return ResolveResponse(
+        query=resolved["query"],
+        kind=resolved["kind"],
+        results=results,
+        molecule=resolved["molecule"],
+    )
 
 
-@router.get("/compounds/{chembl_id}/properties", response_model=PropertiesResponse,
-            responses=ERRORS, summary="The ChEMBL property panel of a library compound.")
+@router.get(
+    "/compounds/{chembl_id}/properties",
+    response_model=PropertiesResponse,
+    responses=ERRORS,
+    summary="The ChEMBL property panel of a library compound.",
+)
 async def compound_properties(chembl_id: ChemblId, ops: OpsDep) -> PropertiesResponse:
     """Properties of a library compound, in ChEMBL's field names."""
     return PropertiesResponse.model_validate(await ops.properties_of_compound(chembl_id))
 
 
-@router.post("/properties", response_model=PropertiesResponse, responses=ERRORS,
-             summary="The ChEMBL property panel of any molecule ({smiles} or {chembl_id}).")
+@router.post(
+    "/properties",
+    response_model=PropertiesResponse,
+    responses=ERRORS,
+    summary="The ChEMBL property panel of any molecule ({smiles} or {chembl_id}).",
+)
 async def properties(body: PropertiesRequest, ops: OpsDep) -> PropertiesResponse:
     """Standardize, strip salts, compute on the parent; full-molecule weight and formula too."""
     if body.chembl_id is not None:
@@ -78,26 +107,43 @@ async def properties(body: PropertiesRequest, ops: OpsDep) -> PropertiesResponse
     return PropertiesResponse.model_validate(await ops.properties_of_smiles(body.smiles or ""))
 
 
-@router.get("/compounds/{chembl_id}/image.svg", response_class=Response, responses={**ERRORS, **SVG},
-            summary="SVG depiction of a library compound.")
-async def compound_image(chembl_id: ChemblId, ops: OpsDep, width: Width = 300,
-                         height: Height = 300) -> Response:
+@router.get(
+    "/compounds/{chembl_id}/image.svg",
+    response_class=Response,
+    responses={**ERRORS, **SVG},
+    summary="SVG depiction of a library compound.",
+)
+async def compound_image(
+    chembl_id: ChemblId, ops: OpsDep, width: Width = 300, height: Height = 300
+) -> Response:
     """An SVG drawing of the compound, labelled with its ID."""
     svg = await ops.depict_compound(chembl_id, width, height)
-    return Response(svg, media_type="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
-@router.get("/depict", response_class=Response, responses={**ERRORS, **SVG},
-            summary="SVG depiction of a SMILES.")
+@router.get(
+    "/depict",
+    response_class=Response,
+    responses={**ERRORS, **SVG},
+    summary="SVG depiction of a SMILES.",
+)
 async def depict(
     ops: OpsDep,
-    smiles: Annotated[str, Query(max_length=100_000, description="The molecule to draw.",
-                                 examples=["CC(=O)Oc1ccccc1C(=O)O"])],
+    smiles: Annotated[
+        str,
+        Query(
+            max_length=100_000,
+            description="The molecule to draw.",
+            examples=["CC(=O)Oc1ccccc1C(=O)O"],
+        ),
+    ],
     width: Width = 300,
     height: Height = 300,
 ) -> Response:
     """An SVG drawing of any molecule."""
     svg = await ops.depict_smiles(smiles, width, height)
-    return Response(svg, media_type="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )

@@ -19,9 +19,13 @@ router = APIRouter(tags=["operations"])
 
 def library_info(state: AppState) -> LibraryInfo:
     manifest = state.library.manifest
-    return LibraryInfo(name=manifest.name, version=manifest.version, size=len(state.library),
-                       rdkit_version=manifest.rdkit_version,
-                       has_properties=manifest.has_properties)
+    return LibraryInfo(
+        name=manifest.name,
+        version=manifest.version,
+        size=len(state.library),
+        rdkit_version=manifest.rdkit_version,
+        has_properties=manifest.has_properties,
+    )
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process serves.")
@@ -30,12 +34,19 @@ async def healthz() -> Health:
     return Health()
 
 
-@router.get("/readyz", response_model=Ready, summary="Readiness: library loaded, not draining.",
-            responses={503: {"model": Ready, "description": "Draining or starting."}})
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    summary="Readiness: library loaded, not draining.",
+    responses={503: {"model": Ready, "description": "Draining or starting."}},
+)
 async def readyz(state: StateDep) -> JSONResponse:
     """200 when the library is loaded; 503 while draining on shutdown."""
-    body = Ready(status="draining" if state.draining else "ready",
-                 library=library_info(state), pending_steps=state.runner.pending)
+    body = Ready(
+        status="draining" if state.draining else "ready",
+        library=library_info(state),
+        pending_steps=state.runner.pending,
+    )
     return JSONResponse(body.model_dump(), status_code=503 if state.draining else 200)
 
 

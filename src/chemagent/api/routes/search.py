@@ -21,8 +21,12 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/similarity", response_model=SimilarityResponse, responses=ERRORS,
-             summary="Compounds similar to an ID, name or SMILES (Tanimoto, Morgan r2 2048).")
+@router.post(
+    "/similarity",
+    response_model=SimilarityResponse,
+    responses=ERRORS,
+    summary="Compounds similar to an ID, name or SMILES (Tanimoto, Morgan r2 2048).",
+)
 async def similarity(body: SimilarityRequest, ops: OpsDep) -> SimilarityResponse:
     """Most similar first; page with limit/offset; threshold in [0, 1]."""
     limit_max = ops.max_results
@@ -35,8 +39,12 @@ async def similarity(body: SimilarityRequest, ops: OpsDep) -> SimilarityResponse
     )
 
 
-@router.post("/substructure", response_model=SubstructureResponse, responses=ERRORS,
-             summary="Compounds containing a SMARTS or SMILES substructure.")
+@router.post(
+    "/substructure",
+    response_model=SubstructureResponse,
+    responses=ERRORS,
+    summary="Compounds containing a SMARTS or SMILES substructure.",
+)
 async def substructure(body: SubstructureRequest, ops: OpsDep) -> SubstructureResponse:
     """A pattern-fingerprint screen, then an RDKit match of every candidate."""
     if body.limit > ops.max_results:

@@ -19,8 +19,12 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/standardize", response_model=StandardizeResponse, responses=ERRORS,
-             summary="ChEMBL standardized and parent structures with checker penalties.")
+@router.post(
+    "/standardize",
+    response_model=StandardizeResponse,
+    responses=ERRORS,
+    summary="ChEMBL standardized and parent structures with checker penalties.",
+)
 async def standardize(body: StandardizeRequest, ops: OpsDep) -> StandardizeResponse:
     """Runs the ChEMBL structure pipeline: checker, standardizer, get_parent."""
     if body.molblock is not None:
@@ -28,8 +32,12 @@ async def standardize(body: StandardizeRequest, ops: OpsDep) -> StandardizeRespo
     return StandardizeResponse.model_validate(await ops.standardize(body.smiles or "", "smiles"))
 
 
-@router.post("/batch", response_model=BatchResponse, responses=ERRORS,
-             summary="Many compounds by ID, or many property panels by SMILES, in one call.")
+@router.post(
+    "/batch",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    summary="Many compounds by ID, or many property panels by SMILES, in one call.",
+)
 async def batch(body: BatchRequest, ops: OpsDep) -> BatchResponse:
     """Items run concurrently; each gets a result or its own error, in input order."""
     return BatchResponse.model_validate(await ops.batch(body.ids, body.smiles))

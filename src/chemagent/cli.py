@@ -1,0 +1,216 @@
+"""The ``chemagent`` command: serve the API, query the library, build library indexes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chemagent.errors import ChemAgentError
+
+app = typer.Typer(
+    help="ChemAgent: compound lookup, ChEMBL property panels and similarity search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+library_app = typer.Typer(help="Build and inspect compound library indexes.", no_args_is_help=True)
+app.add_typer(library_app, name="library")
+console = Console()
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from chemagent.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err_console.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(use: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+    """Load the library in-process, run ``use(operations)`` and shut down."""
+    from chemagent.app import build_state
+
+    state = build_state(_settings())
+    try:
+        return asyncio.run(use(state.operations))
+    except ChemAgentError as exc:
+        err_console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
+    finally:
+        state.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _panel_table(title: str, panel: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=True)
+    table.add_column("property")
+    table.add_column("value", justify="right")
+    for key, value in panel.items():
+        table.add_row(key, str(value))
+    return table
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env CHEMAGENT_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env CHEMAGENT_PORT].")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API (uvicorn) on the configured library."""
+    import uvicorn
+
+    settings = _settings()
+    from chemagent.observability.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "chemagent.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def compound(
+    chembl_id: Annotated[str, typer.Argument(help="Compound ID, e.g. CHEMBL25.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show one compound and its property panel."""
+    record = _run(lambda ops: ops.compound(chembl_id))
+    if as_json:
+        _print_json(record)
+        return
+    structures = record["molecule_structures"]
+    console.print(f"[bold]{record['chembl_id']}[/bold] {record.get('pref_name') or ''}")
+    console.print(f"SMILES    {structures['canonical_smiles']}")
+    console.print(f"InChIKey  {structures['standard_inchi_key']}")
+    console.print(_panel_table("Properties (ChEMBL definitions)", record["molecule_properties"]))
+
+
+@app.command()
+def properties(
+    smiles: Annotated[str, typer.Argument(help="A SMILES string (quote it in the shell).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Compute the ChEMBL property panel of any molecule."""
+    result = _run(lambda ops: ops.properties_of_smiles(smiles))
+    if as_json:
+        _print_json(result)
+        return
+    console.print(f"parent  {result['molecule_structures']['parent_smiles']}")
+    console.print(_panel_table("Properties (ChEMBL definitions)", result["molecule_properties"]))
+
+
+@app.command()
+def similar(
+    query: Annotated[str, typer.Argument(help="A compound ID, name or SMILES.")],
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum Tanimoto.")] = 0.7,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Most results.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find library compounds similar to a query (Tanimoto, Morgan r=2, 2048 bits)."""
+    result = _run(lambda ops: ops.similarity(query, threshold, top_k, top_k, 0))
+    if as_json:
+        _print_json(result)
+        return
+    table = Table(title=f"Similar to {query} (>= {threshold})")
+    for column in ("chembl_id", "pref_name", "similarity", "canonical_smiles"):
+        table.add_column(column, justify="right" if column == "similarity" else "left")
+    for hit in result["results"]:
+        table.add_row(
+            hit["chembl_id"],
+            hit.get("pref_name") or "",
+            f"{hit['similarity']:.3f}",
+            hit["canonical_smiles"],
+        )
+    console.print(table)
+    console.print(f"{result['total']} above the threshold; showing {len(result['results'])}.")
+
+
+@library_app.command("build")
+def library_build(
+    input_file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="Compounds: .smi, .csv, .tsv or .sdf (.gz)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Index directory to write.")],
+    name: Annotated[str | None, typer.Option(help="Library name (default: file name).")] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            help="Canonicalize only: no ChEMBL standardization, InChI or property panel "
+            "(about 50x faster; panels are then computed on request)."
+        ),
+    ] = False,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 0,
+) -> None:
+    """Standardize, compute and index a compound file for CHEMAGENT_LIBRARY."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from chemagent.library.build import build_index, default_name, default_processes, read_rows
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("indexing", total=None)
+        try:
+            manifest = build_index(
+                read_rows(input_file),
+                out,
+                name=name or default_name(input_file),
+                source=str(input_file),
+                full=not fast,
+                processes=processes or default_processes(),
+                progress=lambda n: progress.advance(task, n),
+            )
+        except ChemAgentError as exc:
+            err_console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+            raise typer.Exit(1) from None
+    console.print(f"{manifest.count} compounds indexed, {manifest.skipped} skipped -> {out}")
+
+
+@library_app.command("info")
+def library_info(
+    path: Annotated[Path | None, typer.Argument(help="Index directory (default: bundled).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a library index's manifest."""
+    from dataclasses import asdict
+
+    from chemagent.library.index import Manifest
+    from chemagent.library.load import bundled_path
+
+    manifest = asdict(Manifest.read(path or bundled_path()))
+    if as_json:
+        _print_json(manifest)
+        return
+    console.print(
+        _panel_table("Library", {k: v for k, v in manifest.items() if k not in ("attribution",)})
+    )
