@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from chemagent import __version__
+from chemagent.api.deadline import RequestDeadline
 from chemagent.api.errors import install_error_handlers
 from chemagent.api.plain_errors import JsonPlainErrors
 from chemagent.api.routes import compounds, health, search, tools
@@ -94,5 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, compounds, search, tools):
         app.include_router(module.router)
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     app.add_middleware(RequestIdMiddleware)
     return app
