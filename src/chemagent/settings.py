@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = "console"
     host: Annotated[str, Field(description="Bind address for `chemagent serve`.")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535, description="Port for `chemagent serve`.")] = 8000
+    git_commit: Annotated[
+        str, Field(max_length=64, description="Commit shown by /version (set by the image build).")
+    ] = "unknown"
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -75,7 +75,7 @@ class Operations:
             row = self.library.row_of(match["chembl_id"])
             return self.library.parent_smiles[row], match
         if resolved["molecule"]:
-            return resolved["molecule"]["smiles"], None
+            return resolved["molecule"]["parent_smiles"], None
         if resolved["kind"] == "id":
             raise CompoundNotFound(f"No compound with ID '{query.strip().upper()}'.")
         suggestions = [f"{s['pref_name']} ({s['chembl_id']})" for s in resolved["suggestions"]]

@@ -27,21 +27,29 @@ class SimilarityIndex:
         return dict(self._engine.fp_params)
 
     def search(
-        self, smiles: str, threshold: float, top_k: int | None = None
-    ) -> list[SimilarityHit]:
-        """Library rows with Tanimoto >= ``threshold`` to ``smiles``, most similar first.
+        self, query: object, threshold: float, top_k: int | None = None, limit: int | None = None
+    ) -> tuple[int, list[SimilarityHit]]:
+        """Library rows with Tanimoto >= ``threshold`` to ``query``, most similar first.
 
         Args:
-            smiles: query SMILES (already validated and standardized by the caller).
+            query: a SMILES string or an RDKit molecule (validated and prepared by the
+                caller the way the library was).
             threshold: minimum Tanimoto coefficient, 0 to 1.
             top_k: keep only the best ``top_k`` (FPSim2's own top-k search), or all.
+            limit: materialize at most this many hits (a threshold of 0 on 1.6M compounds
+                matches them all; only the count of those is needed).
+
+        Returns:
+            ``(total hits, the first `limit` hits)``.
         """
         with quiet_rdkit():
             if top_k is None:
-                found = self._engine.similarity(smiles, threshold=threshold, n_workers=1)
+                found = self._engine.similarity(query, threshold=threshold, n_workers=1)
             else:
-                found = self._engine.top_k(smiles, k=top_k, threshold=threshold, n_workers=1)
-        return [
+                found = self._engine.top_k(query, k=top_k, threshold=threshold, n_workers=1)
+        kept = found if limit is None else found[:limit]
+        hits = [
             SimilarityHit(row=int(mol_id) - 1, similarity=round(float(coeff), 4))
-            for mol_id, coeff in found
+            for mol_id, coeff in kept
         ]
+        return len(found), hits

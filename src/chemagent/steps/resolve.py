@@ -96,12 +96,25 @@ def _resolve_smiles(
     mol = require_molecule(query, ctx.limits) if strict else parse_smiles(query)
     if mol is None:
         return result
+    smiles = canonical_smiles(mol)
+    if not ctx.library.has_properties:
+        # A --fast index was only canonicalized: prepare the query the same way, and there
+        # are no InChIKeys to match on.
+        return {
+            **result,
+            "kind": "smiles",
+            "molecule": {"smiles": smiles, "parent_smiles": smiles, "parent_inchi_key": None},
+        }
     std = standardize(mol)
     key = structure_record(std)["parent_inchi_key"]
     rows = ctx.library.by_parent_inchikey.get(key or "", [])
     return {
         **result,
         "kind": "smiles",
-        "molecule": {"smiles": canonical_smiles(mol), "parent_inchi_key": key},
+        "molecule": {
+            "smiles": smiles,
+            "parent_smiles": canonical_smiles(std.parent),
+            "parent_inchi_key": key,
+        },
         "matches": [_match(ctx, r, "structure") for r in rows],
     }

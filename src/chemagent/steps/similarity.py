@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from chemagent.chem.molecule import canonical_smiles, require_molecule
-from chemagent.chem.standardize import standardize
 from chemagent.steps.context import StepContext
 from chemagent.steps.registry import register
 
 
 @register("similarity", version=1, description="Tanimoto search (Morgan r2, 2048 bits).")
 def similarity(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Library compounds most similar to the parent of ``smiles``.
+    """Library compounds most similar to ``smiles``.
+
+    The input is the query prepared the way the library was (its ChEMBL parent, or just
+    canonical for a ``--fast`` index): the ``resolve`` step does that, so this step does
+    not standardize again (3 ms a query, more than the search itself on small libraries).
 
     Args:
         params: ``threshold`` (0-1), ``top_k`` (optional; else every hit up to the limit).
@@ -25,10 +28,10 @@ def similarity(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict
     """
     threshold = float(params["threshold"])
     top_k = params.get("top_k")
-    parent = canonical_smiles(standardize(require_molecule(smiles, ctx.limits)).parent)
-    found = ctx.similarity.search(parent, threshold, int(top_k) if top_k else None)
+    mol = require_molecule(smiles, ctx.limits, what="query SMILES")
+    total, found = ctx.similarity.search(
+        mol, threshold, int(top_k) if top_k else None, limit=ctx.max_results
+    )
     library = ctx.library
-    hits = [
-        {**library.summary(h.row), "similarity": h.similarity} for h in found[: ctx.max_results]
-    ]
-    return {"query_smiles": parent, "total": len(found), "hits": hits}
+    hits = [{**library.summary(h.row), "similarity": h.similarity} for h in found]
+    return {"query_smiles": canonical_smiles(mol), "total": total, "hits": hits}

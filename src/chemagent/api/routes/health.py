@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 
 from fastapi import APIRouter
@@ -55,7 +54,7 @@ async def version(state: StateDep) -> VersionInfo:
     """What is running: package version, git commit, RDKit version and the library."""
     return VersionInfo(
         version=__version__,
-        commit=os.environ.get("CHEMAGENT_GIT_COMMIT", "unknown"),
+        commit=state.settings.git_commit,
         rdkit_version=RDKIT_VERSION,
         python_version=platform.python_version(),
         library=library_info(state),
