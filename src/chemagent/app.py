@@ -55,7 +55,10 @@ def build_state(settings: Settings) -> AppState:
         max_pending=settings.max_workers * 64,
     )
     operations = Operations(
-        runner, max_batch=settings.max_batch_size, max_results=settings.max_top_k
+        runner,
+        max_batch=settings.max_batch_size,
+        max_results=settings.max_top_k,
+        batch_concurrency=settings.max_workers * 2,
     )
     return AppState(
         settings=settings, library=library, executor=executor, runner=runner, operations=operations
@@ -66,7 +69,11 @@ class ChemAgentAPI(FastAPI):
     """FastAPI with the plain-text errors of its outermost middleware rendered as JSON."""
 
     def build_middleware_stack(self) -> Any:
-        return JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes)
+        # The request id is outermost: the body-limit 413 and the 500 handler run outside
+        # user middleware, and their responses need the x-request-id and trace_id too.
+        return RequestIdMiddleware(
+            JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes)
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,5 +103,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, compounds, search, tools):
         app.include_router(module.router)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
-    app.add_middleware(RequestIdMiddleware)
     return app

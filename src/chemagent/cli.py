@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chemagent.errors import ChemAgentError
@@ -36,7 +38,14 @@ def _settings() -> Any:
     try:
         return Settings()
     except ValidationError as exc:
-        err_console.print(f"[red]invalid configuration:[/red] {exc}")
+        # One line naming each bad variable; plain text, as values may contain "[...]" that
+        # rich would read as markup. Input values are not echoed: they may be secrets.
+        problems = "; ".join(
+            f"CHEMAGENT_{'_'.join(map(str, e['loc'])).upper()} "
+            f"({'.'.join(map(str, e['loc']))}): {e['msg']}"
+            for e in exc.errors()
+        )
+        sys.stderr.write(f"invalid configuration: {problems}\n")
         raise typer.Exit(2) from None
 
 
@@ -48,7 +57,7 @@ def _run(use: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
     try:
         return asyncio.run(use(state.operations))
     except ChemAgentError as exc:
-        err_console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+        err_console.print(f"[red]{exc.code}:[/red] {escape(exc.detail)}")
         raise typer.Exit(1) from None
     finally:
         state.executor.shutdown(wait=False, cancel_futures=True)
@@ -80,6 +89,8 @@ def serve(
     from chemagent.observability.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    # uvicorn drains on SIGTERM, then re-raises it (exit 143); a completed drain exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "chemagent.app:create_app",
         factory=True,
@@ -191,7 +202,7 @@ def library_build(
                 progress=lambda n: progress.advance(task, n),
             )
         except ChemAgentError as exc:
-            err_console.print(f"[red]{exc.code}:[/red] {exc.detail}")
+            err_console.print(f"[red]{exc.code}:[/red] {escape(exc.detail)}")
             raise typer.Exit(1) from None
     console.print(f"{manifest.count} compounds indexed, {manifest.skipped} skipped -> {out}")
 

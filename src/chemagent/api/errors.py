@@ -44,7 +44,11 @@ def error_response(
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    """``("body", "query")`` -> ``"query"``: drop only the leading source, since a field may
+    itself be called ``query``."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -112,6 +116,13 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"No endpoint at {request.url.path}; see /docs for the API."
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}; see /docs."
+        elif exc.status_code == 400 and request.method in ("POST", "PUT", "PATCH"):
+            # FastAPI's "There was an error parsing the body": bytes that are not UTF-8.
+            code = "malformed_json"
+            detail = (
+                "The request body could not be decoded as JSON text (it is not UTF-8); "
+                "send a JSON object with Content-Type: application/json."
+            )
         elif exc.status_code == 413:
             limit = getattr(request.app.state, "max_body_bytes", None)
             detail = (

@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 MAX_LIST = 100_000  # static ceiling; the configured CHEMAGENT_MAX_BATCH_SIZE is checked too
 
 
+class RequestBody(BaseModel):
+    """Request bodies reject unknown fields: a typo ('treshold') must not silently fall
+    back to a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class ErrorBody(BaseModel):
     """Every error: a stable code, a sentence saying what to change, and the trace id."""
 
@@ -120,7 +127,7 @@ class ResolveResponse(BaseModel):
     )
 
 
-class PropertiesRequest(BaseModel):
+class PropertiesRequest(RequestBody):
     smiles: str | None = Field(None, examples=["CC(=O)Oc1ccccc1C(=O)O"])
     chembl_id: str | None = Field(None, examples=["CHEMBL25"])
 
@@ -136,10 +143,9 @@ class PropertiesResponse(BaseModel):
     pref_name: str | None = None
     molecule_structures: MoleculeStructures
     molecule_properties: PropertyPanel
-    excluded: bool | None = Field(None, description="ChEMBL pipeline exclusion flag.")
 
 
-class SimilarityRequest(BaseModel):
+class SimilarityRequest(RequestBody):
     query: str = Field(description="A ChEMBL ID, a name or a SMILES.", examples=["ibuprofen"])
     threshold: float = Field(0.7, ge=0.0, le=1.0, description="Minimum Tanimoto, 0 to 1.")
     top_k: int | None = Field(None, ge=1, description="Keep only the k most similar.")
@@ -163,7 +169,7 @@ class SimilarityResponse(BaseModel):
     results: list[SimilarityHit]
 
 
-class SubstructureRequest(BaseModel):
+class SubstructureRequest(RequestBody):
     smarts: str | None = Field(None, examples=["S(=O)(=O)N"])
     smiles: str | None = None
     limit: int = Field(100, ge=1, description="Most hits to return.")
@@ -184,7 +190,7 @@ class SubstructureResponse(BaseModel):
     hits: list[CompoundSummary]
 
 
-class StandardizeRequest(BaseModel):
+class StandardizeRequest(RequestBody):
     smiles: str | None = Field(None, examples=["CC(=O)Oc1ccccc1C(=O)[O-].[Na+]"])
     molblock: str | None = None
 
@@ -211,7 +217,7 @@ class StandardizeResponse(BaseModel):
     max_penalty: int
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(RequestBody):
     ids: list[str] | None = Field(None, max_length=MAX_LIST, examples=[["CHEMBL25", "CHEMBL521"]])
     smiles: list[str] | None = Field(None, max_length=MAX_LIST)
 

@@ -32,6 +32,8 @@ DEFAULT_LIMITS = MoleculeLimits()
 
 def parse_smiles(smiles: str) -> Chem.Mol | None:
     """Parse and sanitize a SMILES string; ``None`` when it is not a valid molecule."""
+    if any(ch.isspace() for ch in smiles):  # RDKit reads "CCO CC" as ethanol named "CC"
+        return None
     with quiet_rdkit():
         return Chem.MolFromSmiles(smiles)
 
@@ -100,7 +102,23 @@ def require_molecule(
             f"The {what} '{shown}' could not be parsed: {_syntax_hint(stripped)}."
         )
     check_size(mol, limits, what=what)
+    check_complete(mol, what=what)
     return mol
+
+
+def check_complete(mol: Chem.Mol, *, what: str = "molecule") -> None:
+    """Raise InvalidMolecule for structures no property is meaningful for: wildcard atoms
+    (``*``, R-groups) or no heavy atom at all (``[H+]``, ``[H][H]``)."""
+    if any(atom.GetAtomicNum() == 0 for atom in mol.GetAtoms()):
+        raise InvalidMolecule(
+            f"The {what} contains wildcard atoms (*); send a complete structure, or use "
+            "the pattern as a substructure query."
+        )
+    if mol.GetNumHeavyAtoms() == 0:
+        raise InvalidMolecule(
+            f"The {what} has no heavy atom; send a structure with at least one non-hydrogen "
+            "atom, such as CCO."
+        )
 
 
 def check_size(mol: Chem.Mol, limits: MoleculeLimits, *, what: str = "molecule") -> None:
@@ -130,12 +148,23 @@ def require_molblock(molblock: str, limits: MoleculeLimits = DEFAULT_LIMITS) -> 
             "with a counts line and an 'M  END' line."
         )
     check_size(mol, limits, what="molblock")
+    check_complete(mol, what="molblock")
     return mol
 
 
-def require_query(text: str, limits: MoleculeLimits = DEFAULT_LIMITS) -> Chem.Mol:
-    """Parse a substructure query: SMARTS first, then SMILES, or raise InvalidMolecule."""
+def require_query(
+    text: str, limits: MoleculeLimits = DEFAULT_LIMITS, *, fmt: str = "smarts"
+) -> Chem.Mol:
+    """Parse a substructure query or raise InvalidMolecule.
+
+    Args:
+        fmt: ``smarts`` (SMARTS first, then SMILES when it is not valid SMARTS) or
+            ``smiles`` (SMILES only: ``C1=CC=CC=C1`` is then aromatic benzene, where as
+            SMARTS it would mean aliphatic carbons with double bonds and match nothing).
+    """
     stripped = text.strip()
+    if fmt == "smiles":
+        return require_molecule(stripped, limits, what="substructure SMILES")
     if not stripped:
         raise InvalidMolecule("The substructure query is empty; send SMARTS such as c1ccccc1.")
     if len(stripped) > limits.max_length:
@@ -143,8 +172,8 @@ def require_query(text: str, limits: MoleculeLimits = DEFAULT_LIMITS) -> Chem.Mo
             f"The substructure query is {len(stripped)} characters long; the limit is "
             f"{limits.max_length}."
         )
-    with quiet_rdkit():
-        query = Chem.MolFromSmarts(stripped)
+    with quiet_rdkit():  # whitespace: RDKit would drop the rest of the text as a name
+        query = None if any(ch.isspace() for ch in stripped) else Chem.MolFromSmarts(stripped)
     if query is None:
         query = parse_smiles(stripped)
     if query is None:
@@ -160,3 +189,9 @@ def canonical_smiles(mol: Chem.Mol) -> str:
     """RDKit canonical isomeric SMILES."""
     smiles: str = Chem.MolToSmiles(mol)
     return smiles
+
+
+def molblock(mol: Chem.Mol) -> str:
+    """An MDL V2000 molblock (2D coordinates are computed when missing)."""
+    text: str = Chem.MolToMolBlock(mol)
+    return text

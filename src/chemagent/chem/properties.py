@@ -101,7 +101,8 @@ def chembl_round(value: float, ndigits: int = 2) -> float:
     ChEMBL reports 666.79 for darapladib.
     """
     quantum = Decimal(1).scaleb(-ndigits)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    # "+ 0.0" turns -0.0 (ethanol's alogp rounds to it) into 0.0.
+    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP)) + 0.0
 
 
 def _count(mol: Chem.Mol, pattern: Chem.Mol) -> int:

@@ -7,6 +7,7 @@ Routes call exactly one of these. Every piece of work goes through
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,14 +15,21 @@ from chemagent.errors import ChemAgentError, CompoundNotFound, InvalidInput
 from chemagent.execution.runner import StepRunner
 from chemagent.execution.step import Step
 
+# Characters that occur in SMILES but not in drug names: a query with one of them and no
+# name match was meant as SMILES, so it gets the parser's explanation (422), not a 404.
+_SMILES_LIKE = re.compile(r"[()\[\]=#@+\\/%0-9]")
+
 
 class Operations:
     """The REST use cases over one runner (built once per app)."""
 
-    def __init__(self, runner: StepRunner, *, max_batch: int, max_results: int) -> None:
+    def __init__(
+        self, runner: StepRunner, *, max_batch: int, max_results: int, batch_concurrency: int = 8
+    ) -> None:
         self.runner = runner
         self.max_batch = max_batch
         self.max_results = max_results
+        self.batch_concurrency = batch_concurrency
 
     @property
     def library(self) -> Any:
@@ -76,9 +84,10 @@ class Operations:
             return self.library.parent_smiles[row], match
         if resolved["molecule"]:
             return resolved["molecule"]["parent_smiles"], None
-        if resolved["kind"] == "id":
-            raise CompoundNotFound(f"No compound with ID '{query.strip().upper()}'.")
         suggestions = [f"{s['pref_name']} ({s['chembl_id']})" for s in resolved["suggestions"]]
+        meant_as_smiles = _SMILES_LIKE.search(query) and not any(c.isspace() for c in query.strip())
+        if meant_as_smiles and not suggestions:  # say what is wrong with the SMILES (422)
+            await self.canonical(query, what="query SMILES")
         hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
         raise CompoundNotFound(
             f"'{query.strip()[:80]}' is not a known compound ID or name, nor valid SMILES."
@@ -112,10 +121,12 @@ class Operations:
             "results": hits[offset : offset + limit],
         }
 
-    async def substructure(self, query: str, limit: int, chirality: bool) -> dict[str, Any]:
-        """Compounds that contain the SMARTS/SMILES ``query``."""
+    async def substructure(
+        self, query: str, limit: int, chirality: bool, fmt: str = "smarts"
+    ) -> dict[str, Any]:
+        """Compounds that contain ``query`` (SMARTS, or SMILES when ``fmt`` is smiles)."""
         found = await self.runner.run(
-            Step.of("substructure", query.strip(), limit=limit, chirality=chirality)
+            Step.of("substructure", query.strip(), limit=limit, chirality=chirality, format=fmt)
         )
         return {"query": query.strip(), "limit": limit, "count": len(found["hits"]), **found}
 
@@ -159,7 +170,15 @@ class Operations:
                 "Split it into smaller calls."
             )
         one = self.compound if ids is not None else self.properties_of_smiles
-        outcomes = await asyncio.gather(*(one(str(item)) for item in items), return_exceptions=True)
+        # At most `batch_concurrency` items in flight: enough to keep every CPU thread busy,
+        # few enough that one legal batch never trips the runner's load shedding.
+        gate = asyncio.Semaphore(self.batch_concurrency)
+
+        async def gated(item: str) -> dict[str, Any]:
+            async with gate:
+                return await one(item)
+
+        outcomes = await asyncio.gather(*(gated(str(i)) for i in items), return_exceptions=True)
         results: list[dict[str, Any]] = []
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, ChemAgentError):

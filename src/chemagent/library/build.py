@@ -212,10 +212,10 @@ def build_index(
                 skipped += 1
                 continue
             record = orjson.loads(line)
-            if record["id"] in seen:
+            if record["id"].upper() in seen:  # row_of() looks IDs up case-insensitively
                 skipped += 1
                 continue
-            seen.add(record["id"])
+            seen.add(record["id"].upper())
             out.write(line + b"\n")
             fingerprint_rows.append((record["parent_smiles"], len(fingerprint_rows) + 1))
     if not fingerprint_rows:
@@ -232,7 +232,7 @@ def build_index(
     )
     fp_tmp.replace(out_dir / FINGERPRINTS)
     if synonyms:
-        kept = {k.lower(): v for k, v in sorted(synonyms.items()) if v in seen}
+        kept = {k.lower(): v for k, v in sorted(synonyms.items()) if v.upper() in seen}
         (out_dir / SYNONYMS).write_bytes(
             gzip.compress(orjson.dumps(kept, option=orjson.OPT_SORT_KEYS), mtime=0)
         )

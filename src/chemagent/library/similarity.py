@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from FPSim2 import FPSim2Engine
 
 from chemagent.chem.quiet import quiet_rdkit
@@ -14,6 +15,9 @@ from chemagent.chem.quiet import quiet_rdkit
 class SimilarityHit:
     row: int
     similarity: float
+
+
+_TIE_MARGIN = 16
 
 
 class SimilarityIndex:
@@ -45,11 +49,22 @@ class SimilarityIndex:
         with quiet_rdkit():
             if top_k is None:
                 found = self._engine.similarity(query, threshold=threshold, n_workers=1)
-            else:
-                found = self._engine.top_k(query, k=top_k, threshold=threshold, n_workers=1)
-        kept = found if limit is None else found[:limit]
+            else:  # a few extra, so ties at the k-th score are broken by row, not by chance
+                found = self._engine.top_k(
+                    query, k=top_k + _TIE_MARGIN, threshold=threshold, n_workers=1
+                )
+        total = len(found) if top_k is None else min(len(found), top_k)
+        count = total if limit is None else min(total, limit)
+        if count == 0:
+            return total, []
+        # FPSim2 sorts by score only; equal scores (a drug and its salts share a parent)
+        # come in no fixed order. Take every hit tied with the last one kept, order by
+        # (score desc, row asc) and cut: the same request always gives the same page.
+        coeffs = found["coeff"]
+        window = found[: int(np.count_nonzero(coeffs >= coeffs[count - 1]))]
+        window = window[np.lexsort((window["mol_id"], -window["coeff"]))][:count]
         hits = [
             SimilarityHit(row=int(mol_id) - 1, similarity=round(float(coeff), 4))
-            for mol_id, coeff in kept
+            for mol_id, coeff in window
         ]
-        return len(found), hits
+        return total, hits

@@ -34,11 +34,11 @@ def not_found(ctx: StepContext, ident: str) -> NoReturn:
     """Raise CompoundNotFound for ``ident`` with a hint and any name-based suggestions."""
     matches = ctx.names.exact(ident) or ctx.names.fuzzy(ident, limit=3)
     suggestions = [f"{ctx.library.names[m.row]} ({ctx.library.ids[m.row]})" for m in matches]
-    hint = ctx.not_found_hint()
     if suggestions and not _CHEMBL_ID.match(ident):
+        # A name in the ID slot: point at the compound, not at the ChEMBL upstream.
         raise CompoundNotFound(
-            f"No compound with ID '{ident}'. {hint} Did you mean {', '.join(suggestions)}? "
-            "Look names up with /v1/compounds?name=.",
+            f"'{ident}' is not a compound ID (IDs look like CHEMBL25). Did you mean "
+            f"{', '.join(suggestions)}? Look names up with /v1/compounds?name=.",
             suggestions=suggestions,
         )
-    raise CompoundNotFound(f"No compound with ID '{ident.upper()}'. {hint}")
+    raise CompoundNotFound(f"No compound with ID '{ident.upper()}'. {ctx.not_found_hint()}")

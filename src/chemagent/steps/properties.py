@@ -18,11 +18,10 @@ def properties(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict
 
     Returns:
         ``{"molecule_structures": {...}, "molecule_properties": {...}}`` in ChEMBL's
-        field names, plus ``excluded`` (the pipeline's exclusion flag).
+        field names (the exclusion flag is reported by the ``standardize`` step).
     """
     std = standardize(require_molecule(smiles, ctx.limits))
     return {
         "molecule_structures": structure_record(std),
         "molecule_properties": property_panel(std),
-        "excluded": std.excluded,
     }

@@ -45,10 +45,6 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
     query = text.strip()
     if not query:
         raise InvalidInput("The compound query is empty; send an ID, a name or a SMILES.")
-    if len(query) > MAX_QUERY_LENGTH:
-        raise InvalidInput(
-            f"The compound query is {len(query)} characters; the limit is {MAX_QUERY_LENGTH}."
-        )
     result: dict[str, Any] = {
         "query": query,
         "kind": "unknown",
@@ -57,7 +53,14 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
         "suggestions": [],
     }
     library = ctx.library
-    if mode in ("auto", "id"):
+    if mode == "smiles":
+        return _resolve_smiles(ctx, query, result, strict=True)  # limits checked there
+    if len(query) > max(MAX_QUERY_LENGTH, ctx.limits.max_length):
+        raise InvalidInput(
+            f"The compound query is {len(query)} characters; the limit is "
+            f"{max(MAX_QUERY_LENGTH, ctx.limits.max_length)}."
+        )
+    if mode in ("auto", "id", "name"):  # an ID given as a "name" is still that compound
         row = library.row_of(query)
         if row is not None:
             return {**result, "kind": "id", "matches": [_match(ctx, row, "id")]}

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rdkit import Chem
-
-from chemagent.chem.molecule import require_molblock, require_molecule
+from chemagent.chem.molecule import canonical_smiles, molblock, require_molblock, require_molecule
 from chemagent.chem.standardize import check, check_molblock, standardize
 from chemagent.errors import InvalidInput
 from chemagent.steps.context import StepContext
@@ -35,11 +33,11 @@ def standardize_step(ctx: StepContext, text: str, params: Mapping[str, Any]) -> 
         raise InvalidInput("format must be 'smiles' or 'molblock'.")
     std = standardize(mol)
     return {
-        "standardized_smiles": Chem.MolToSmiles(std.full),
-        "standardized_molblock": Chem.MolToMolBlock(std.full),
-        "parent_smiles": Chem.MolToSmiles(std.parent),
-        "parent_molblock": Chem.MolToMolBlock(std.parent),
-        "salts_removed": Chem.MolToSmiles(std.full) != Chem.MolToSmiles(std.parent),
+        "standardized_smiles": canonical_smiles(std.full),
+        "standardized_molblock": molblock(std.full),
+        "parent_smiles": canonical_smiles(std.parent),
+        "parent_molblock": molblock(std.parent),
+        "salts_removed": canonical_smiles(std.full) != canonical_smiles(std.parent),
         "excluded": std.excluded,
         "penalties": [{"score": p.score, "message": p.message} for p in penalties],
         "max_penalty": max((p.score for p in penalties), default=0),

@@ -15,14 +15,15 @@ def substructure(ctx: StepContext, query: str, params: Mapping[str, Any]) -> dic
     """Library compounds containing the SMARTS/SMILES ``query`` (every hit verified by RDKit).
 
     Args:
-        params: ``limit`` (most hits), ``chirality`` (bool, match stereo).
+        params: ``limit`` (most hits), ``chirality`` (bool, match stereo), ``format``
+            (``smarts``, the default, or ``smiles``).
 
     Returns:
         ``{"hits": [...], "truncated": bool}`` in library order; ``truncated`` is true
         when more than ``limit`` compounds match.
     """
     limit = int(params.get("limit", 100))
-    pattern = require_query(query, ctx.limits)
+    pattern = require_query(query, ctx.limits, fmt=str(params.get("format", "smarts")))
     rows = ctx.library.substructure_index().search(
         pattern, limit + 1, use_chirality=bool(params.get("chirality", False))
     )

@@ -30,12 +30,14 @@ ERRORS: dict[int | str, dict[str, object]] = {
 async def similarity(body: SimilarityRequest, ops: OpsDep) -> SimilarityResponse:
     """Most similar first; page with limit/offset; threshold in [0, 1]."""
     limit_max = ops.max_results
+    # An unsent limit takes its default (20) only up to a smaller CHEMAGENT_MAX_TOP_K.
+    limit = body.limit if "limit" in body.model_fields_set else min(body.limit, limit_max)
     if body.top_k is not None and body.top_k > limit_max:
         raise InvalidInput(f"top_k is {body.top_k}; the limit is {limit_max}.")
-    if body.limit > limit_max:
-        raise InvalidInput(f"limit is {body.limit}; the limit is {limit_max}.")
+    if limit > limit_max:
+        raise InvalidInput(f"limit is {limit}; the limit is {limit_max}.")
     return SimilarityResponse.model_validate(
-        await ops.similarity(body.query, body.threshold, body.top_k, body.limit, body.offset)
+        await ops.similarity(body.query, body.threshold, body.top_k, limit, body.offset)
     )
 
 
@@ -47,9 +49,12 @@ async def similarity(body: SimilarityRequest, ops: OpsDep) -> SimilarityResponse
 )
 async def substructure(body: SubstructureRequest, ops: OpsDep) -> SubstructureResponse:
     """A pattern-fingerprint screen, then an RDKit match of every candidate."""
-    if body.limit > ops.max_results:
-        raise InvalidInput(f"limit is {body.limit}; the limit is {ops.max_results}.")
-    query = body.smarts if body.smarts is not None else body.smiles or ""
-    return SubstructureResponse.model_validate(
-        await ops.substructure(query, body.limit, body.chirality)
-    )
+    # An unsent limit takes its default (100) only up to a smaller CHEMAGENT_MAX_TOP_K.
+    limit = body.limit if "limit" in body.model_fields_set else min(body.limit, ops.max_results)
+    if limit > ops.max_results:
+        raise InvalidInput(f"limit is {limit}; the limit is {ops.max_results}.")
+    if body.smarts is not None:
+        found = await ops.substructure(body.smarts, limit, body.chirality, "smarts")
+    else:
+        found = await ops.substructure(body.smiles or "", limit, body.chirality, "smiles")
+    return SubstructureResponse.model_validate(found)
