@@ -176,7 +176,9 @@ def library_build(
             "(about 50x faster; panels are then computed on request)."
         ),
     ] = False,
-    processes: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 0,
+    processes: Annotated[
+        int, typer.Option(min=0, max=64, help="Worker processes (0: one per CPU, at most 8).")
+    ] = 0,
 ) -> None:
     """Standardize, compute and index a compound file for CHEMAGENT_LIBRARY."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

@@ -18,6 +18,7 @@ from chemagent.execution.step import Step
 # Characters that occur in SMILES but not in drug names: a query with one of them and no
 # name match was meant as SMILES, so it gets the parser's explanation (422), not a 404.
 _SMILES_LIKE = re.compile(r"[()\[\]=#@+\\/%0-9]")
+_ID_LIKE = re.compile(r"^[A-Za-z]+[_-]?\d+$")  # CHEMBL25, MOL12: an unknown ID is a 404
 
 
 class Operations:
@@ -85,6 +86,11 @@ class Operations:
         if resolved["molecule"]:
             return resolved["molecule"]["parent_smiles"], None
         suggestions = [f"{s['pref_name']} ({s['chembl_id']})" for s in resolved["suggestions"]]
+        if _ID_LIKE.match(query.strip()) and not suggestions:
+            raise CompoundNotFound(
+                f"No compound with ID '{query.strip().upper()}'. "
+                + self.runner.context.not_found_hint()
+            )
         meant_as_smiles = _SMILES_LIKE.search(query) and not any(c.isspace() for c in query.strip())
         if meant_as_smiles and not suggestions:  # say what is wrong with the SMILES (422)
             await self.canonical(query, what="query SMILES")

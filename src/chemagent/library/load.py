@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import logging
+import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -45,6 +47,7 @@ def load(path: Path | None = None) -> Library:
     if not path.exists():
         raise InvalidInput(f"No library at {path}; point CHEMAGENT_LIBRARY at an index or file.")
     target = Path(tempfile.mkdtemp(prefix="chemagent-library-"))
+    atexit.register(shutil.rmtree, target, ignore_errors=True)  # one copy per start otherwise
     log.warning("indexing %s into %s; build it once with `chemagent library build`", path, target)
     build_index(read_rows(path), target, name=default_name(path), source=str(path))
     return load_index(target)
