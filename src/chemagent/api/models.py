@@ -96,7 +96,8 @@ class CompoundSummary(BaseModel):
 
     chembl_id: str = Field(examples=["CHEMBL25"])
     pref_name: str | None = Field(None, examples=["ASPIRIN"])
-    canonical_smiles: str
+    canonical_smiles: str = Field(description="The full molecule, salts included.")
+    parent_smiles: str | None = Field(None, description="Salts stripped: what searches match.")
     first_approval: int | None = None
     molecule_type: str | None = None
 

@@ -28,6 +28,8 @@ class MoleculeLimits:
 
 
 DEFAULT_LIMITS = MoleculeLimits()
+TRUSTED_LIMITS = MoleculeLimits(max_length=1_000_000, max_heavy_atoms=100_000)
+"""For structures that come from a library index, which were checked when it was built."""
 
 
 def parse_smiles(smiles: str) -> Chem.Mol | None:

@@ -97,11 +97,16 @@ class Library:
         return panel
 
     def summary(self, row: int) -> dict[str, Any]:
-        """A short description of ``row``: ID, name, SMILES and metadata."""
+        """A short description of ``row``: ID, name, SMILES (full and parent) and metadata.
+
+        The parent is what searches match: a salt's full SMILES may lack a charged group
+        that its parent has, so both are shown.
+        """
         return {
             "chembl_id": self.ids[row],
             "pref_name": self.names[row],
             "canonical_smiles": self.smiles[row],
+            "parent_smiles": self.parent_smiles[row],
             **self.extras[row],
         }
 

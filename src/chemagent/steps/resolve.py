@@ -11,7 +11,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chemagent.chem.molecule import canonical_smiles, parse_smiles, require_molecule
+from chemagent.chem.molecule import (
+    canonical_smiles,
+    check_size,
+    parse_smiles,
+    require_molecule,
+)
 from chemagent.chem.properties import structure_record
 from chemagent.chem.standardize import standardize
 from chemagent.errors import InvalidInput
@@ -99,6 +104,7 @@ def _resolve_smiles(
     mol = require_molecule(query, ctx.limits) if strict else parse_smiles(query)
     if mol is None:
         return result
+    check_size(mol, ctx.limits, what="SMILES")  # user input: the limits apply here
     smiles = canonical_smiles(mol)
     if not ctx.library.has_properties:
         # A --fast index was only canonicalized: prepare the query the same way, and there

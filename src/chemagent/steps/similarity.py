@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chemagent.chem.molecule import canonical_smiles, require_molecule
+from chemagent.chem.molecule import TRUSTED_LIMITS, canonical_smiles, require_molecule
 from chemagent.steps.context import StepContext
 from chemagent.steps.registry import register
 
@@ -28,7 +28,9 @@ def similarity(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict
     """
     threshold = float(params["threshold"])
     top_k = params.get("top_k")
-    mol = require_molecule(smiles, ctx.limits, what="query SMILES")
+    # No size limits here: the input is a library compound or a user SMILES that resolve
+    # already checked; a custom library's large compounds must still work as queries.
+    mol = require_molecule(smiles, TRUSTED_LIMITS, what="query SMILES")
     total, found = ctx.similarity.search(
         mol, threshold, int(top_k) if top_k else None, limit=ctx.max_results
     )
