@@ -22,6 +22,7 @@ from chemagent.execution.operations import Operations
 from chemagent.execution.runner import StepRunner
 from chemagent.library.load import load
 from chemagent.observability.context import RequestIdMiddleware
+from chemagent.observability.logging import configure_logging
 from chemagent.settings import Settings
 from chemagent.steps.context import StepContext
 
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+        # Here, not in the CLI: each worker process (uvicorn --workers, gunicorn) runs the
+        # lifespan, while only the parent runs the CLI.
+        configure_logging(settings.log_level, settings.log_format)
         state = await asyncio.to_thread(build_state, settings)
         log.info("library %s loaded: %d compounds", state.library.manifest.name, len(state.library))
         try:

@@ -106,4 +106,9 @@ class Settings(BaseSettings):
     def _library_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.exists():
             raise ValueError(f"no file or directory at {value}")
+        if value is not None and value.is_dir() and not (value / "manifest.json").exists():
+            raise ValueError(
+                f"{value} is a directory that is not a library index (no manifest.json); "
+                "build one with `chemagent library build INPUT -o DIR`"
+            )
         return value

@@ -48,6 +48,7 @@ def test_env_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CHEMAGENT_LOG_FORMAT", "JSON")
     monkeypatch.setenv("CHEMAGENT_LOG_LEVEL", "debug")
     monkeypatch.setenv("CHEMAGENT_ADMIN_TOKEN", "s3cret")
+    (tmp_path / "manifest.json").write_text("{}")  # an index directory has a manifest
     monkeypatch.setenv("CHEMAGENT_LIBRARY", str(tmp_path))
     settings = Settings()
     assert settings.max_workers == 3
@@ -89,6 +90,7 @@ def test_unknown_variables_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CHEMAGENT_LOG_FORMAT", "xml", "log_format", "'json' or 'console'"),
         ("CHEMAGENT_LOG_LEVEL", "chatty", "log_level", "DEBUG"),
         ("CHEMAGENT_LIBRARY", "/nonexistent", "library", "no file or directory at /nonexistent"),
+        ("CHEMAGENT_LIBRARY", "/tmp", "library", "not a library index"),
         ("CHEMAGENT_CACHE_TTL_SECONDS", "0", "cache_ttl_seconds", "greater than 0"),
         ("CHEMAGENT_PORT", "70000", "port", "less than or equal to 65535"),
         ("CHEMAGENT_MAX_BODY_BYTES", "10", "max_body_bytes", "1024"),

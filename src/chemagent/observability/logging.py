@@ -32,9 +32,24 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(data, default=str).decode()
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it between tests)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def configure_logging(level: str, fmt: str) -> None:
-    """Send the root logger to stderr in ``fmt`` (``json`` or ``console``) at ``level``."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send the root logger to stderr in ``fmt`` (``json`` or ``console``) at ``level``.
+
+    Idempotent: called by every worker's lifespan, it replaces the handlers it owns.
+    """
+    handler = _StderrHandler()
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter()
         formatter.converter = __import__("time").gmtime
