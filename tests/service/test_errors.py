@@ -286,3 +286,13 @@ def test_runner_sheds_load_at_max_pending(client: TestClient) -> None:
             asyncio.run(scenario())
         finally:
             release.set()
+
+
+@pytest.mark.parametrize("content_type", ["text/json", "application/x-json"])
+def test_json_lookalike_content_types_are_415(client: TestClient, content_type: str) -> None:
+    """FastAPI parses only application/json and application/*+json; say so, not 'not an object'."""
+    response = client.post(
+        "/v1/properties", content=b'{"smiles": "CCO"}', headers={"content-type": content_type}
+    )
+    body = assert_error(response, 415, "unsupported_media_type")
+    assert "application/json" in body["detail"]

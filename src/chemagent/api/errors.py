@@ -52,6 +52,14 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _is_json(content_type: str) -> bool:
+    """What FastAPI parses as JSON: application/json and application/*+json."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 def validation_detail(errors: list[dict[str, Any]]) -> tuple[int, str, str]:
     """(status, code, sentence) for FastAPI validation errors."""
     for err in errors:
@@ -95,11 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         content_type = request.headers.get("content-type", "")
         body_error = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
-        if (
-            body_error
-            and request.method in ("POST", "PUT", "PATCH")
-            and ("json" not in content_type.lower())
-        ):
+        if body_error and request.method in ("POST", "PUT", "PATCH") and not _is_json(content_type):
             return error_response(
                 415,
                 "unsupported_media_type",

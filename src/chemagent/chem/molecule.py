@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from rdkit import Chem
 
@@ -26,6 +27,9 @@ class MoleculeLimits:
     max_length: int = 2000
     max_heavy_atoms: int = 500
 
+
+Mol = Chem.Mol
+"""The molecule type, for annotations outside chem/ (which never import RDKit)."""
 
 DEFAULT_LIMITS = MoleculeLimits()
 TRUSTED_LIMITS = MoleculeLimits(max_length=1_000_000, max_heavy_atoms=100_000)
@@ -71,7 +75,11 @@ def _chemistry_problem(text: str) -> str | None:
 
 
 def require_molecule(
-    text: str, limits: MoleculeLimits = DEFAULT_LIMITS, *, what: str = "SMILES"
+    text: str,
+    limits: MoleculeLimits = DEFAULT_LIMITS,
+    *,
+    what: str = "SMILES",
+    complete: bool = True,
 ) -> Chem.Mol:
     """Parse ``text`` as SMILES within ``limits`` or raise a helpful InvalidMolecule.
 
@@ -79,6 +87,8 @@ def require_molecule(
         text: the SMILES string as the user sent it.
         limits: length and size bounds.
         what: how to name the input in error messages (e.g. ``"query SMILES"``).
+        complete: refuse wildcard atoms and molecules without heavy atoms (needed for
+            properties and searches; a drawing or a substructure pattern may have them).
 
     Returns:
         A sanitized RDKit molecule.
@@ -86,11 +96,7 @@ def require_molecule(
     stripped = text.strip()
     if not stripped:
         raise InvalidMolecule(f"The {what} is empty; send a structure such as CCO.")
-    if len(stripped) > limits.max_length:
-        raise InvalidMolecule(
-            f"The {what} is {len(stripped)} characters long; the limit is "
-            f"{limits.max_length}. Send a smaller molecule."
-        )
+    _check_length(stripped, limits, what)
     mol = parse_smiles(stripped)
     if mol is None:
         problem = _chemistry_problem(stripped)
@@ -104,8 +110,24 @@ def require_molecule(
             f"The {what} '{shown}' could not be parsed: {_syntax_hint(stripped)}."
         )
     check_size(mol, limits, what=what)
-    check_complete(mol, what=what)
+    if complete:
+        check_complete(mol, what=what)
     return mol
+
+
+def _check_length(text: str, limits: MoleculeLimits, what: str) -> None:
+    if len(text) > limits.max_length:
+        raise InvalidMolecule(
+            f"The {what} is {len(text)} characters long; the limit is "
+            f"{limits.max_length}. Send a smaller molecule."
+        )
+
+
+def check_input(text: str, mol: Chem.Mol, limits: MoleculeLimits, *, what: str = "SMILES") -> None:
+    """The checks of :func:`require_molecule` for a molecule parsed elsewhere."""
+    _check_length(text.strip(), limits, what)
+    check_size(mol, limits, what=what)
+    check_complete(mol, what=what)
 
 
 def check_complete(mol: Chem.Mol, *, what: str = "molecule") -> None:
@@ -166,7 +188,13 @@ def require_query(
     """
     stripped = text.strip()
     if fmt == "smiles":
-        return require_molecule(stripped, limits, what="substructure SMILES")
+        mol = require_molecule(stripped, limits, what="substructure SMILES", complete=False)
+        # A '*' in SMILES is a dummy atom that only matches another dummy: make it match
+        # any atom, as a user drawing an R-group means, and change nothing else.
+        params: Any = Chem.AdjustQueryParameters.NoAdjustments()  # stubs mistype fields
+        params.makeDummiesQueries = True
+        adjusted: Chem.Mol = Chem.AdjustQueryProperties(mol, params)
+        return adjusted
     if not stripped:
         raise InvalidMolecule("The substructure query is empty; send SMARTS such as c1ccccc1.")
     if len(stripped) > limits.max_length:

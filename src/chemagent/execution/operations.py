@@ -36,9 +36,14 @@ class Operations:
     def library(self) -> Any:
         return self.runner.context.library
 
-    async def canonical(self, smiles: str, what: str = "SMILES") -> str:
-        """Validate ``smiles`` and return its canonical form (the ``parse`` step)."""
-        parsed = await self.runner.run(Step.of("parse", smiles.strip(), what=what))
+    async def canonical(self, smiles: str, what: str = "SMILES", *, complete: bool = True) -> str:
+        """Validate ``smiles`` and return its canonical form (the ``parse`` step).
+
+        ``complete=False`` lets wildcard atoms through (drawings of R-group structures).
+        """
+        parsed = await self.runner.run(
+            Step.of("parse", smiles.strip(), what=what, complete=None if complete else False)
+        )
         return str(parsed["smiles"])
 
     async def compound(self, chembl_id: str) -> dict[str, Any]:
@@ -144,7 +149,7 @@ class Operations:
         return result
 
     async def depict_smiles(self, smiles: str, width: int, height: int) -> str:
-        canonical = await self.canonical(smiles)
+        canonical = await self.canonical(smiles, complete=False)
         drawn = await self.runner.run(Step.of("depict", canonical, width=width, height=height))
         return str(drawn["svg"])
 

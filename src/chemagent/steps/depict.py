@@ -19,7 +19,7 @@ def depict(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict[str
     Returns:
         ``{"svg": "<svg ...>"}``.
     """
-    mol = require_molecule(smiles, ctx.limits)
+    mol = require_molecule(smiles, ctx.limits, complete=False)  # R-groups (*) can be drawn
     title = params.get("title")
     return {
         "svg": svg(

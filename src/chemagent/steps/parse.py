@@ -17,5 +17,10 @@ def parse(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str, A
     Raises:
         InvalidMolecule: the SMILES is empty, too long, too big or not a molecule.
     """
-    mol = require_molecule(text, ctx.limits, what=str(params.get("what", "SMILES")))
+    mol = require_molecule(
+        text,
+        ctx.limits,
+        what=str(params.get("what", "SMILES")),
+        complete=bool(params.get("complete", True)),
+    )
     return {"smiles": canonical_smiles(mol), "heavy_atoms": mol.GetNumHeavyAtoms()}

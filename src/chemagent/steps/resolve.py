@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from chemagent.chem.molecule import (
+    Mol,
     canonical_smiles,
-    check_size,
+    check_input,
     parse_smiles,
     require_molecule,
 )
@@ -58,8 +59,8 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
         "suggestions": [],
     }
     library = ctx.library
-    if mode == "smiles":
-        return _resolve_smiles(ctx, query, result, strict=True)  # limits checked there
+    if mode == "smiles":  # limits checked by require_molecule
+        return _resolve_smiles(ctx, require_molecule(query, ctx.limits), result)
     if len(query) > max(MAX_QUERY_LENGTH, ctx.limits.max_length):
         raise InvalidInput(
             f"The compound query is {len(query)} characters; the limit is "
@@ -84,8 +85,10 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
         exact = ctx.names.exact(query)
         if exact:
             return {**result, "kind": "name", "matches": [_match(ctx, m.row, m.how) for m in exact]}
-    if mode == "smiles" or (mode == "auto" and _looks_like_smiles(query)):
-        return _resolve_smiles(ctx, query, result, strict=mode == "smiles")
+    mol = _as_smiles(query) if mode == "auto" else None
+    if mol is not None:
+        check_input(query, mol, ctx.limits)  # user input: the same limits as everywhere
+        return _resolve_smiles(ctx, mol, result)
     suggestions = ctx.names.fuzzy(query, limit=5)
     return {
         **result,
@@ -94,17 +97,15 @@ def resolve(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _looks_like_smiles(query: str) -> bool:
-    return " " not in query and not _ID_LIKE.match(query) and parse_smiles(query) is not None
+def _as_smiles(query: str) -> Mol | None:
+    """The query parsed as SMILES, or None when it is not one (parsed once: this is on the
+    path of every similarity query by structure)."""
+    if " " in query or _ID_LIKE.match(query):
+        return None
+    return parse_smiles(query)
 
 
-def _resolve_smiles(
-    ctx: StepContext, query: str, result: dict[str, Any], *, strict: bool
-) -> dict[str, Any]:
-    mol = require_molecule(query, ctx.limits) if strict else parse_smiles(query)
-    if mol is None:
-        return result
-    check_size(mol, ctx.limits, what="SMILES")  # user input: the limits apply here
+def _resolve_smiles(ctx: StepContext, mol: Mol, result: dict[str, Any]) -> dict[str, Any]:
     smiles = canonical_smiles(mol)
     if not ctx.library.has_properties:
         # A --fast index was only canonicalized: prepare the query the same way, and there

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chemagent.chem.molecule import TRUSTED_LIMITS, canonical_smiles, require_molecule
+from chemagent.chem.molecule import TRUSTED_LIMITS, require_molecule
 from chemagent.steps.context import StepContext
 from chemagent.steps.registry import register
 
@@ -36,4 +36,4 @@ def similarity(ctx: StepContext, smiles: str, params: Mapping[str, Any]) -> dict
     )
     library = ctx.library
     hits = [{**library.summary(h.row), "similarity": h.similarity} for h in found]
-    return {"query_smiles": canonical_smiles(mol), "total": total, "hits": hits}
+    return {"query_smiles": smiles, "total": total, "hits": hits}

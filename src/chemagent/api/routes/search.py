@@ -30,8 +30,13 @@ ERRORS: dict[int | str, dict[str, object]] = {
 async def similarity(body: SimilarityRequest, ops: OpsDep) -> SimilarityResponse:
     """Most similar first; page with limit/offset; threshold in [0, 1]."""
     limit_max = ops.max_results
-    # An unsent limit takes its default (20) only up to a smaller CHEMAGENT_MAX_TOP_K.
-    limit = body.limit if "limit" in body.model_fields_set else min(body.limit, limit_max)
+    # An unsent limit takes its default (20) only up to what CHEMAGENT_MAX_TOP_K leaves
+    # after the offset: {"offset": 990} alone asks for the last page, not for an error.
+    limit = (
+        body.limit
+        if "limit" in body.model_fields_set
+        else max(1, min(body.limit, limit_max - body.offset))
+    )
     if body.top_k is not None and body.top_k > limit_max:
         raise InvalidInput(f"top_k is {body.top_k}; the limit is {limit_max}.")
     if limit > limit_max:
