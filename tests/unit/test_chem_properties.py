@@ -177,3 +177,14 @@ def test_ro5_violations_counted() -> None:
     panel = panel_of("CCCCCCCCCCCCCCCCCC(=O)O")
     assert panel["alogp"] > 5
     assert panel["num_ro5_violations"] == 1
+
+
+def test_float_fields_are_exactly_the_float_values_of_a_panel() -> None:
+    """The library rebuilds panels from numeric columns using FLOAT_FIELDS: it must name
+    exactly the fields the panel computes as floats, or stored counts would come back as
+    floats (or measurements truncated to ints)."""
+    from chemagent.chem.properties import FLOAT_FIELDS, NUMERIC_FIELDS
+
+    panel = property_panel(standardize(require_molecule("CC(=O)Oc1ccccc1C(=O)O")))
+    floats = {name for name in NUMERIC_FIELDS if isinstance(panel[name], float)}
+    assert floats == set(FLOAT_FIELDS)

@@ -72,6 +72,11 @@ NUMERIC_FIELDS: tuple[str, ...] = (
 )
 """Panel fields that are numbers; the library keeps these as columns for range filters."""
 
+FLOAT_FIELDS = frozenset(
+    {"full_mwt", "mw_freebase", "mw_monoisotopic", "alogp", "psa", "qed_weighted", "fraction_csp3"}
+)
+"""The numeric fields that are measurements (JSON floats); the others are counts (ints)."""
+
 
 def _mol_wt(mol: Chem.Mol) -> float:
     """Average molecular weight, as Descriptors.MolWt (implicit hydrogens included)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chemagent.chem.properties import NUMERIC_FIELDS
+from chemagent.chem.properties import FLOAT_FIELDS, NUMERIC_FIELDS
 from chemagent.chem.substructure import SubstructureIndex
 from chemagent.library.index import Manifest
 
@@ -90,7 +90,7 @@ class Library:
             value = column[row]
             if np.isnan(value):
                 continue
-            panel[name] = float(value) if name in _FLOAT_FIELDS else int(value)
+            panel[name] = float(value) if name in FLOAT_FIELDS else int(value)
         for name, values in self.text_props.items():
             if values[row] is not None:
                 panel[name] = values[row]
@@ -150,9 +150,6 @@ class Library:
         return np.flatnonzero(mask)
 
 
-_FLOAT_FIELDS = frozenset(
-    {"full_mwt", "mw_freebase", "mw_monoisotopic", "alogp", "psa", "qed_weighted", "fraction_csp3"}
-)
 NUMERIC_PROPERTY_FIELDS: tuple[str, ...] = NUMERIC_FIELDS
 _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "<": np.less,
