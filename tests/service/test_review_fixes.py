@@ -63,3 +63,16 @@ def test_similarity_by_library_compound_ignores_input_size_limits(
 
 def client_post_similarity(client: TestClient, query: str):  # type: ignore[no-untyped-def]
     return client.post("/v1/similarity", json={"query": query, "threshold": 0.5, "limit": 3})
+
+
+def test_similarity_by_an_unknown_inchikey_names_it(client: TestClient) -> None:
+    key = "AAAAAAAAAAAAAA-BBBBBBBBBB-N"
+    response = client.post("/v1/similarity", json={"query": key})
+    detail = assert_error(response, 404, "compound_not_found")["detail"]
+    assert f"No compound with InChIKey '{key}'" in detail
+
+
+def test_similarity_by_inchikey_of_a_library_compound(client: TestClient) -> None:
+    response = client_post_similarity(client, "BSYNRYMUTXBXSQ-UHFFFAOYSA-N")
+    assert response.status_code == 200, response.text
+    assert response.json()["query_compound"]["chembl_id"] == "CHEMBL25"

@@ -90,6 +90,11 @@ class Operations:
             return self.library.parent_smiles[row], match
         if resolved["molecule"]:
             return resolved["molecule"]["parent_smiles"], None
+        if resolved["kind"] == "inchikey":
+            raise CompoundNotFound(
+                f"No compound with InChIKey '{query.strip().upper()}'. "
+                + self.runner.context.not_found_hint()
+            )
         suggestions = [f"{s['pref_name']} ({s['chembl_id']})" for s in resolved["suggestions"]]
         if _ID_LIKE.match(query.strip()) and not suggestions:
             raise CompoundNotFound(
