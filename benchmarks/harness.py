@@ -177,7 +177,7 @@ def serve(
 ) -> Iterator[Server]:
     """Spawn ``chemagent serve`` on a free loopback port, wait for /readyz, stop on exit.
 
-    ``launcher`` replaces the ``chemagent`` executable (e.g. ``python variant_serve.py X``).
+    ``launcher`` replaces the ``chemagent`` executable (e.g. a patched server for an experiment).
     """
     extra = {"CHEMAGENT_LOG_LEVEL": "WARNING", **(env or {})}
     RESULTS.mkdir(parents=True, exist_ok=True)

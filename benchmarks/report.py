@@ -235,7 +235,6 @@ def _render_markdown(results: dict[str, Any], raw_name: str) -> str:
     out += _startup_section(results.get("startup", {}))
     out += _properties_section(results.get("properties", {}))
     out += _moses_section(results)
-    out += _variants_section(results.get("moses_variants"))
     out += _analysis_section()
     out += _method_section()
     return "\n".join(out) + "\n"
@@ -519,37 +518,6 @@ def _findings(sim: dict[str, Any], platform: dict[str, Any]) -> list[str]:
         f"- Top-10 {'passes' if b['pass'] else 'misses'}: {b['ratio']:.2f}x "
         f"({b['overhead_p50_ms']:+.2f} ms), the same fixed cost over a longer search."
     )
-    return out
-
-
-def _variants_section(v: dict[str, Any] | None) -> list[str]:
-    if not v or "error" in v:
-        return [] if not v else ["", f"Variants failed: {v['error']}"]
-    out = [
-        "",
-        "### Candidate fixes, measured (src untouched)",
-        "",
-        "Three MOSES servers at once: stock and two patched at run time by",
-        "`benchmarks/variant_serve.py` (`release-in-worker`: the runner's pending count is",
-        "decremented in the worker thread instead of one more `call_soon_threadsafe` per",
-        "step; `one-hop`: a SMILES query's `resolve` and `similarity` run in one executor",
-        f"submission). {v['queries']} MOSES queries, each sent to FPSim2 directly and then to",
-        "every server in rotating order; medians of the per-query `HTTP - direct` in ms:",
-        "",
-    ]
-    stock = v["overhead_ms_at_0.7"]["stock"], v["overhead_ms_at_1.0"]["stock"]
-    body = []
-    for name in v["overhead_ms_at_0.7"]:
-        at07, at10 = v["overhead_ms_at_0.7"][name], v["overhead_ms_at_1.0"][name]
-        body.append(
-            [
-                f"`{name}`",
-                f"{at07:.2f} ({at07 - stock[0]:+.2f})",
-                f"{at10:.2f} ({at10 - stock[1]:+.2f})",
-            ]
-        )
-    out += _md_table(["variant", "threshold 0.7 (vs stock)", "threshold 1.0 (vs stock)"], body)
-    out += ["", "Commands: " + "; ".join(f"`{c}`" for c in v["commands"].values())]
     return out
 
 

@@ -40,9 +40,6 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rebuild-moses", action="store_true", help="rebuild the MOSES index")
     parser.add_argument("--no-profile", action="store_true", help="no py-spy profile")
     parser.add_argument(
-        "--no-experiments", action="store_true", help="skip the patched-server variants"
-    )
-    parser.add_argument(
         "--no-write-docs", action="store_true", help="do not rewrite docs/BENCHMARKS.md"
     )
     parser.add_argument(
@@ -116,10 +113,6 @@ def main(argv: list[str]) -> int:
                     queries=20 if quick else 50, warmup=10, profile=not args.no_profile
                 ),
             )
-            if not (quick or args.no_experiments):
-                import bench_variants
-
-                _step("moses_variants", results, lambda: bench_variants.run(queries=40))
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["total_s"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
 
