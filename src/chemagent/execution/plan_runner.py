@@ -171,7 +171,14 @@ class PlanExecutor:
                 node_started = time.perf_counter()
                 try:
                     binder = self.binders.get(node.kind) or direct(node)
-                    step = binder(bind(node.input, results), bind(dict(node.params), results))
+                    try:
+                        bound = bind(node.input, results), bind(dict(node.params), results)
+                    except (KeyError, IndexError, TypeError):
+                        raise CompoundNotFound(
+                            f"Not run: {node.label or node.kind} needs a result the steps "
+                            "before it did not find."
+                        ) from None
+                    step = binder(*bound)
                     results[node.id] = await self.runner.run(step)
                     outcome = NodeOutcome(node.id, "ok", result=results[node.id])
                 except StepTimeout as exc:
