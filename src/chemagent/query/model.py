@@ -82,6 +82,8 @@ class Intent:
         errors: what is wrong with the query in the user's terms ("threshold 1.5 is above
             1"): a query with errors is answered with them and not executed.
         confidence: 0..1, how sure the parser is (rules: 1.0 when a pattern matched fully).
+        threshold_max: upper similarity bound when one is given ("between 0.7 and 0.9"
+            -> threshold 0.7, threshold_max 0.9); None means no upper bound.
     """
 
     kind: IntentKind
@@ -98,3 +100,4 @@ class Intent:
     entities: list[Entity] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     confidence: float = 1.0
+    threshold_max: float | None = None
