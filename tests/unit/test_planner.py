@@ -53,7 +53,6 @@ def test_conditions_text_is_the_filter_syntax() -> None:
         (Intent(IntentKind.OUT_OF_SCOPE, "weather?"), "nothing to run"),
         (Intent(IntentKind.UNKNOWN, "xkcd"), "nothing to run"),
         (intent(IntentKind.COMPARE, "aspirin", properties=["alogp"]), "2 compounds"),
-        (intent(IntentKind.COMPARE, "aspirin", "ibuprofen"), "which property"),
         (intent(IntentKind.SIMILARITY), "needs a compound"),
         (intent(IntentKind.FILTER), "at least one condition"),
         (intent(IntentKind.SUBSTRUCTURE), "which substructure"),
@@ -171,3 +170,41 @@ async def test_targets_offline_say_what_to_set(executor: PlanExecutor) -> None:
 async def test_targets_of_an_unknown_compound_fail_cleanly(executor: PlanExecutor) -> None:
     built, outcomes = await run(executor, intent(IntentKind.TARGETS, "notadrugxyz"))
     assert outcomes[built.output].status == "error"
+
+
+# --- parse -> plan -> run: the parser's intents are ones the planner can run ----------
+
+
+@pytest.mark.parametrize(
+    ("query", "check"),
+    [
+        (
+            "Which has higher LogP: aspirin or ibuprofen?",
+            lambda r: r["best"]["chembl_id"] == "CHEMBL521",
+        ),
+        (
+            "Compare aspirin and ibuprofen",  # no property: both panels
+            lambda r: r["chembl_id"] in {"CHEMBL25", "CHEMBL521"},
+        ),
+        (
+            "Which drug has the highest QED?",  # a ranking with no condition: the whole library
+            lambda r: len(r["records"]) >= 1,
+        ),
+        (
+            "Find sulfonamides with MW below 400 and sort them by TPSA",
+            lambda r: all(x["molecule_properties"]["mw_freebase"] < 400 for x in r["records"]),
+        ),
+        (
+            "find compounds similar to ibuprofen, get their properties and keep MW < 300, "
+            "rank by QED",
+            lambda r: all(x["molecule_properties"]["mw_freebase"] < 300 for x in r["records"]),
+        ),
+    ],
+)
+async def test_parsed_queries_plan_and_run(executor: PlanExecutor, query: str, check: Any) -> None:
+    from chemagent.query.intent import parse
+
+    built, outcomes = await run(executor, parse(query))
+    output = outcomes[built.output]
+    assert output.status == "ok", (query, output.error)
+    assert check(output.result), query

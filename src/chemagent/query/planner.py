@@ -8,6 +8,7 @@ branches, such as the compounds of a comparison, share a layer and run concurren
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from chemagent.query.model import Condition, Entity, Intent, IntentKind
 from chemagent.query.plan import Plan, PlanError, PlanNode, Ref
@@ -70,9 +71,9 @@ def _panels(intent: Intent, new_id: _Ids) -> Plan:
 
 def _compare(intent: Intent, new_id: _Ids) -> Plan:
     _need_compounds(intent, 2)
-    if not intent.properties:
-        raise PlanError("say which property to compare, e.g. 'which has the higher LogP'")
     base = _panels(intent, new_id)
+    if not intent.properties:  # "compare aspirin and ibuprofen": their panels side by side
+        return base
     panels = [node for node in base.nodes if node.kind == "panel"]
     compare = PlanNode(
         new_id(),
@@ -116,6 +117,10 @@ def _substructure(intent: Intent, new_id: _Ids) -> Plan:
 
 
 def _filter(intent: Intent, new_id: _Ids) -> Plan:
+    if not intent.conditions and intent.rank_by:
+        # "Which drug has the highest QED?": rank the whole library (every compound has
+        # at least one heavy atom, so this condition keeps them all).
+        intent = replace(intent, conditions=[Condition("heavy_atoms", ">=", 1.0)])
     if not intent.conditions:
         raise PlanError("give at least one condition, e.g. 'MW < 500'")
     if not intent.rank_by:
@@ -145,11 +150,24 @@ def _filter(intent: Intent, new_id: _Ids) -> Plan:
 
 
 def _workflow(intent: Intent, new_id: _Ids) -> Plan:
-    """similar -> panels of the hits -> keep conditions -> rank (each optional but the first)."""
-    base = _similarity(intent, new_id)
-    nodes = list(base.nodes)
-    panels = PlanNode(new_id(), "panels", Ref(base.output, ("hits",)), label="properties of hits")
-    nodes.append(panels)
+    """search -> panels of the hits -> keep conditions -> rank (each optional but the first).
+
+    The search is the first sub-intent's: similarity (the default), substructure, or a
+    batch of named compounds.
+    """
+    first = intent.steps[0].kind if intent.steps else IntentKind.SIMILARITY
+    if first == IntentKind.BATCH:
+        _need_compounds(intent, 1)
+        ids = [str(entity.value) for entity in intent.compounds]
+        panels = PlanNode(new_id(), "panels", ids, label="properties of the compounds")
+        nodes = [panels]
+    else:
+        base = (_substructure if first == IntentKind.SUBSTRUCTURE else _similarity)(intent, new_id)
+        nodes = list(base.nodes)
+        panels = PlanNode(
+            new_id(), "panels", Ref(base.output, ("hits",)), label="properties of hits"
+        )
+        nodes.append(panels)
     last = panels
     if intent.conditions:
         last = PlanNode(
