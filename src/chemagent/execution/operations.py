@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from chemagent.errors import ChemAgentError, CompoundNotFound, InvalidInput
+from chemagent.execution.resolved import search_smiles
+from chemagent.execution.resolved import suggestions as did_you_mean
 from chemagent.execution.runner import StepRunner
 from chemagent.execution.step import Step
 
@@ -31,10 +33,6 @@ class Operations:
         self.max_batch = max_batch
         self.max_results = max_results
         self.batch_concurrency = batch_concurrency
-
-    @property
-    def library(self) -> Any:
-        return self.runner.context.library
 
     async def canonical(self, smiles: str, what: str = "SMILES", *, complete: bool = True) -> str:
         """Validate ``smiles`` and return its canonical form (the ``parse`` step).
@@ -84,18 +82,15 @@ class Operations:
     async def query_smiles(self, query: str) -> tuple[str, dict[str, Any] | None]:
         """A search query (ID, name or SMILES) -> (SMILES to search with, matched compound)."""
         resolved = await self.resolve(query)
-        if resolved["matches"]:
-            match = resolved["matches"][0]
-            row = self.library.row_of(match["chembl_id"])
-            return self.library.parent_smiles[row], match
-        if resolved["molecule"]:
-            return resolved["molecule"]["parent_smiles"], None
+        smiles = search_smiles(resolved)
+        if smiles is not None:
+            return smiles, (resolved["matches"] or [None])[0]
         if resolved["kind"] == "inchikey":
             raise CompoundNotFound(
                 f"No compound with InChIKey '{query.strip().upper()}'. "
                 + self.runner.context.not_found_hint()
             )
-        suggestions = [f"{s['pref_name']} ({s['chembl_id']})" for s in resolved["suggestions"]]
+        suggestions = did_you_mean(resolved)
         if _ID_LIKE.match(query.strip()) and not suggestions:
             raise CompoundNotFound(
                 f"No compound with ID '{query.strip().upper()}'. "

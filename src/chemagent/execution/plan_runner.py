@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from chemagent.errors import ChemAgentError, CompoundNotFound, StepTimeout
+from chemagent.execution.resolved import search_smiles, suggestions
 from chemagent.execution.runner import StepRunner
 from chemagent.execution.step import Step
 from chemagent.query.plan import Plan, PlanNode, bind
@@ -89,22 +90,16 @@ def panel_of(resolved: Any, params: Mapping[str, Any]) -> Step:
 
 def similar_to(resolved: Any, params: Mapping[str, Any]) -> Step:
     """A resolve result -> a similarity search from its parent structure."""
-    if resolved["matches"]:
-        smiles = (
-            resolved["matches"][0].get("parent_smiles")
-            or resolved["matches"][0]["canonical_smiles"]
-        )
-    elif resolved["molecule"]:
-        smiles = resolved["molecule"]["parent_smiles"]
-    else:
+    smiles = search_smiles(resolved)
+    if smiles is None:
         raise _not_found(resolved)
     return Step.of("similarity", smiles, **params)
 
 
 def _not_found(resolved: Mapping[str, Any]) -> CompoundNotFound:
-    suggestions = [f"{s['pref_name']} ({s['chembl_id']})" for s in resolved["suggestions"]]
-    hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
-    return CompoundNotFound(f"'{resolved['query']}' is not a known compound.{hint}", suggestions)
+    names = suggestions(resolved)
+    hint = f" Did you mean {', '.join(names)}?" if names else ""
+    return CompoundNotFound(f"'{resolved['query']}' is not a known compound.{hint}", names)
 
 
 BINDERS: dict[str, Binder] = {"panel": panel_of, "similar": similar_to}
