@@ -73,6 +73,33 @@ class Settings(BaseSettings):
     max_top_k: Annotated[
         int, Field(ge=1, le=1_000_000, description="Largest top_k / limit for searches.")
     ] = 1000
+    max_query_length: Annotated[
+        int, Field(ge=10, le=100_000, description="Longest accepted plain-English query.")
+    ] = 2000
+    session_ttl_seconds: Annotated[
+        float,
+        Field(gt=0, le=30 * 86400, description="A query session's lifetime since its last use."),
+    ] = 1800.0
+    session_max_count: Annotated[
+        int,
+        Field(ge=1, le=10_000_000, description="Most sessions kept in-process (without Redis)."),
+    ] = 10_000
+    llm_url: Annotated[
+        str | None,
+        Field(
+            description="OpenAI-compatible chat-completions base URL for queries the rules "
+            "cannot parse (Ollama, vLLM, OpenAI). Unset: rules only."
+        ),
+    ] = None
+    llm_model: Annotated[
+        str, Field(max_length=200, description="Model name sent to the LLM endpoint.")
+    ] = "llama3.1"
+    llm_api_key: Annotated[
+        SecretStr | None, Field(description="Bearer token for the LLM endpoint, if it needs one.")
+    ] = None
+    llm_timeout_seconds: Annotated[
+        float, Field(gt=0, le=120, description="Deadline for one LLM classification.")
+    ] = 5.0
     log_level: Annotated[LogLevel, Field(description="Log level.")] = "INFO"
     log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = "console"
     host: Annotated[str, Field(description="Bind address for `chemagent serve`.")] = "127.0.0.1"
@@ -91,7 +118,7 @@ class Settings(BaseSettings):
     def _lower_format(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("redis_url", "chembl_url", mode="before")
+    @field_validator("redis_url", "chembl_url", "llm_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

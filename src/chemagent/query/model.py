@@ -84,6 +84,8 @@ class Intent:
         confidence: 0..1, how sure the parser is (rules: 1.0 when a pattern matched fully).
         threshold_max: upper similarity bound when one is given ("between 0.7 and 0.9"
             -> threshold 0.7, threshold_max 0.9); None means no upper bound.
+        source: who produced the intent: ``rules`` (the parser) or ``llm`` (the optional
+            model fallback for queries the rules cannot read).
     """
 
     kind: IntentKind
@@ -101,3 +103,4 @@ class Intent:
     errors: list[str] = field(default_factory=list)
     confidence: float = 1.0
     threshold_max: float | None = None
+    source: str = "rules"

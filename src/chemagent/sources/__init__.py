@@ -1,0 +1,1 @@
+"""Upstreams reached over the network: the optional LLM (and, later, the ChEMBL REST API)."""

@@ -1,0 +1,380 @@
+"""The LLM fallback against a real (fake) OpenAI-compatible HTTP server on 127.0.0.1.
+
+The server runs in a thread (``ThreadingHTTPServer``) and answers what each test scripts:
+a valid intent, content that is not JSON, an intent that breaks the schema, a 500, an
+answer slower than the timeout, a body that trickles in. It records every request so the
+tests can check what the client sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from chemagent.execution.llm_fallback import LLMFallback
+from chemagent.query.llm import SYSTEM_PROMPT
+from chemagent.query.model import EntityKind, IntentKind
+from chemagent.query.planner import plan
+from chemagent.settings import Settings
+from chemagent.sources.llm import MAX_RESPONSE_BYTES, ChatClient
+
+pytestmark = pytest.mark.anyio
+
+QUERY = "wat r the targits of asprin"
+TIMEOUT = 0.5
+VALID = {"kind": "targets", "compounds": ["asprin"], "confidence": 0.75}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def completion(content: str) -> dict[str, Any]:
+    """A chat-completions body as OpenAI, vLLM and Ollama shape it."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "fake",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeLLM:
+    """What the fake server answers next, and what it was asked."""
+
+    status: int = 200
+    body: bytes = b""
+    delay: float = 0.0
+    trickle: float = 0.0  # seconds between body bytes (0: send at once)
+    requests: list[Recorded] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+    def answer(self, content: Any, status: int = 200) -> None:
+        """Answer with a completion whose message content is ``content`` (JSON unless str)."""
+        text = content if isinstance(content, str) else json.dumps(content)
+        self.status, self.body = status, json.dumps(completion(text)).encode()
+
+    def raw(self, body: bytes, status: int = 200) -> None:
+        self.status, self.body = status, body
+
+
+def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length))
+            fake.requests.append(Recorded(self.path, dict(self.headers.items()), body))
+            if fake.delay and fake.stopping.wait(fake.delay):
+                return
+            try:
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(fake.body)))
+                self.end_headers()
+                if not fake.trickle:
+                    self.wfile.write(fake.body)
+                    return
+                for byte in fake.body:
+                    if fake.stopping.wait(fake.trickle):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout tests)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    """The fake server on a free port, stopped (and its handlers released) at teardown."""
+    state = FakeLLM()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="fake-llm", daemon=True
+    )
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    state.answer(VALID)
+    yield state
+    state.stopping.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def fallback(url: str, api_key: str | None = "sk-test", timeout: float = TIMEOUT) -> LLMFallback:
+    return LLMFallback(ChatClient(url, "llama3.1", api_key=api_key, timeout=timeout))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def one_warning(caplog: pytest.LogCaptureFixture) -> str:
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    return warnings[0].getMessage()
+
+
+def no_query_in_logs(caplog: pytest.LogCaptureFixture) -> None:
+    for record in caplog.records:
+        if record.levelno >= logging.INFO:
+            assert "asprin" not in record.getMessage()
+
+
+async def test_valid_answer_becomes_an_intent(
+    fake: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    llm = fallback(fake.url)
+    try:
+        intent = await llm.classify(QUERY)
+    finally:
+        await llm.aclose()
+    assert intent is not None
+    assert (intent.kind, intent.confidence, intent.query) == (IntentKind.TARGETS, 0.75, QUERY)
+    (compound,) = intent.compounds
+    assert (compound.kind, compound.value, compound.start) == (
+        EntityKind.NAME,
+        "asprin",
+        QUERY.index("asprin"),
+    )
+    assert [node.kind for node in plan(intent).nodes] == ["resolve", "targets"]
+    assert (llm.ok, llm.invalid, llm.unavailable) == (1, 0, 0)
+    no_query_in_logs(caplog)
+
+    (request,) = fake.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["Authorization"] == "Bearer sk-test"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.body["model"] == "llama3.1"
+    assert request.body["temperature"] == 0
+    assert request.body["response_format"] == {"type": "json_object"}
+    assert request.body["messages"] == [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": QUERY},
+    ]
+
+
+async def test_no_api_key_sends_no_authorization(fake: FakeLLM) -> None:
+    llm = fallback(fake.url + "/", api_key=None)  # a trailing slash is tolerated
+    try:
+        assert await llm.classify(QUERY) is not None
+    finally:
+        await llm.aclose()
+    (request,) = fake.requests
+    assert request.path == "/v1/chat/completions"
+    assert "Authorization" not in request.headers
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "```json\n" + json.dumps(VALID) + "\n```",
+        "```\n" + json.dumps(VALID) + "\n```",
+        "Sure! Here is the JSON: " + json.dumps(VALID),
+    ],
+    ids=["json-fence", "bare-fence", "prose"],
+)
+async def test_fenced_or_wrapped_json_is_read(fake: FakeLLM, content: str) -> None:
+    fake.answer(content)
+    llm = fallback(fake.url)
+    try:
+        intent = await llm.classify(QUERY)
+    finally:
+        await llm.aclose()
+    assert intent is not None
+    assert intent.kind is IntentKind.TARGETS
+
+
+async def test_content_that_is_not_json_is_unavailable(
+    fake: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.answer("I think the user wants targets of aspirin {kind: targets")
+    llm = fallback(fake.url)
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    assert (llm.ok, llm.invalid, llm.unavailable) == (0, 0, 1)
+    assert "not JSON" in one_warning(caplog)
+
+
+async def test_schema_violation_is_invalid_and_never_planned(
+    fake: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    fake.answer({"kind": "similarity", "compounds": ["asprin"], "threshold": 1.5, "x": 1})
+    llm = fallback(fake.url)
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    assert (llm.ok, llm.invalid, llm.unavailable) == (0, 1, 0)
+    message = one_warning(caplog)
+    assert "rejected" in message
+    assert "threshold" in message
+    assert "Extra inputs" in message
+    no_query_in_logs(caplog)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (500, b'{"error": "model crashed"}', "HTTP 500"),
+        (404, b'{"error": "model not found"}', "HTTP 404"),
+        (200, b"<html>proxy login</html>", "body is not JSON"),
+        (200, b'{"error": {"message": "overloaded"}}', "no choices[0].message.content"),
+        (200, json.dumps(completion("x") | {"choices": []}).encode(), "no choices"),
+        (
+            200,
+            json.dumps({"choices": [{"message": {"content": None}}]}).encode(),
+            "not a string",
+        ),
+    ],
+    ids=["500", "404", "html", "error-body", "no-choices", "null-content"],
+)
+async def test_bad_responses_are_unavailable(
+    fake: FakeLLM, caplog: pytest.LogCaptureFixture, status: int, body: bytes, reason: str
+) -> None:
+    fake.raw(body, status)
+    llm = fallback(fake.url)
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    assert (llm.ok, llm.invalid, llm.unavailable) == (0, 0, 1)
+    assert reason in one_warning(caplog)
+
+
+async def test_oversized_response_is_unavailable(
+    fake: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.answer({"kind": "lookup", "compounds": ["a" * (MAX_RESPONSE_BYTES + 10)]})
+    llm = fallback(fake.url, timeout=5.0)
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    assert llm.unavailable == 1
+    assert "over" in one_warning(caplog)
+
+
+async def test_slow_answer_gives_up_at_the_timeout(
+    fake: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.delay = 10.0
+    llm = fallback(fake.url)
+    start = time.perf_counter()
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    elapsed = time.perf_counter() - start
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 0.5, elapsed
+    assert llm.unavailable == 1
+    assert len(fake.requests) == 1
+    assert "no answer within 0.5 s" in one_warning(caplog)
+
+
+async def test_trickling_body_is_bounded_by_the_overall_timeout(fake: FakeLLM) -> None:
+    # One byte every 0.1 s never trips httpx's per-read timeout (0.5 s); the whole call
+    # must still end at the timeout instead of after the ~20 s the body would take.
+    fake.trickle = 0.1
+    llm = fallback(fake.url)
+    start = time.perf_counter()
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    assert time.perf_counter() - start < TIMEOUT + 0.5
+    assert llm.unavailable == 1
+
+
+async def test_closed_port_is_unavailable(caplog: pytest.LogCaptureFixture) -> None:
+    llm = fallback(f"http://127.0.0.1:{closed_port()}/v1")
+    start = time.perf_counter()
+    try:
+        assert await llm.classify(QUERY) is None
+    finally:
+        await llm.aclose()
+    assert time.perf_counter() - start < TIMEOUT + 0.5
+    assert (llm.ok, llm.invalid, llm.unavailable) == (0, 0, 1)
+    assert "ConnectError" in one_warning(caplog)
+
+
+async def test_outcomes_are_counted_across_calls(fake: FakeLLM) -> None:
+    llm = fallback(fake.url)
+    try:
+        assert await llm.classify(QUERY) is not None
+        fake.answer({"kind": "teleport"})
+        assert await llm.classify(QUERY) is None
+        fake.raw(b"", 503)
+        assert await llm.classify(QUERY) is None
+        fake.answer({"kind": "out_of_scope"})
+        out = await llm.classify("best pizza in town?")
+    finally:
+        await llm.aclose()
+    assert out is not None
+    assert out.kind is IntentKind.OUT_OF_SCOPE
+    assert (llm.ok, llm.invalid, llm.unavailable) == (2, 1, 1)
+    assert len(fake.requests) == 4
+
+
+def test_no_url_means_no_fallback() -> None:
+    assert LLMFallback.from_settings(Settings(llm_url=None)) is None
+    assert LLMFallback.from_settings(Settings(llm_url="  ")) is None
+
+
+async def test_from_settings_uses_url_model_key_and_timeout(fake: FakeLLM) -> None:
+    settings = Settings(
+        llm_url=fake.url,
+        llm_model="qwen2.5:7b",
+        llm_api_key="sk-from-env",
+        llm_timeout_seconds=2.5,
+    )
+    llm = LLMFallback.from_settings(settings)
+    assert llm is not None
+    assert "sk-from-env" not in repr(llm.client)
+    try:
+        assert llm.client.timeout == 2.5
+        assert await llm.classify(QUERY) is not None
+    finally:
+        await llm.aclose()
+    (request,) = fake.requests
+    assert request.body["model"] == "qwen2.5:7b"
+    assert request.headers["Authorization"] == "Bearer sk-from-env"
