@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install dev run test lint format typecheck bench clean
+.PHONY: install dev system-deps run test lint format typecheck bench clean
 
 install: $(VENV)/.runtime  ## install the service into .venv
 
@@ -15,7 +15,10 @@ $(VENV)/.runtime: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-dev: $(VENV)/.dev  ## install the service and the dev tools into .venv
+dev: system-deps $(VENV)/.dev  ## install the service, the dev tools and the test servers
+
+system-deps:  ## Debian packages the tests use (Chromium, Redis, Prometheus); instant when present
+	bash scripts/install-system-deps.sh
 
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(BIN)/pip install --quiet -e '.[dev]'

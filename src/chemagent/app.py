@@ -15,10 +15,15 @@ from chemagent import __version__
 from chemagent.api.deadline import RequestDeadline
 from chemagent.api.errors import install_error_handlers
 from chemagent.api.plain_errors import JsonPlainErrors
-from chemagent.api.routes import compounds, health, search, tools
+from chemagent.api.routes import compounds, health, query, search, tools
+from chemagent.api.routes.page import install_page
 from chemagent.api.state import AppState
+from chemagent.cache.sessions import MemorySessions, RedisSessions, SessionStore
 from chemagent.chem.molecule import MoleculeLimits
+from chemagent.execution.llm_fallback import LLMFallback
 from chemagent.execution.operations import Operations
+from chemagent.execution.plan_runner import PlanExecutor
+from chemagent.execution.query_service import QueryService
 from chemagent.execution.runner import StepRunner
 from chemagent.library.load import load
 from chemagent.observability.context import RequestIdMiddleware
@@ -61,9 +66,35 @@ def build_state(settings: Settings) -> AppState:
         max_results=settings.max_top_k,
         batch_concurrency=settings.max_workers * 2,
     )
-    return AppState(
-        settings=settings, library=library, executor=executor, runner=runner, operations=operations
+    sessions = make_sessions(settings)
+    queries = QueryService(
+        PlanExecutor(runner),
+        sessions,
+        max_workers=settings.max_workers,
+        deadline=settings.request_timeout_seconds,
+        max_query_length=settings.max_query_length,
+        classifier=LLMFallback.from_settings(settings),
     )
+    return AppState(
+        settings=settings,
+        library=library,
+        executor=executor,
+        runner=runner,
+        operations=operations,
+        sessions=sessions,
+        queries=queries,
+    )
+
+
+def make_sessions(settings: Settings) -> SessionStore:
+    """Sessions in Redis when it is configured (shared by every pod), else in-process."""
+    if settings.redis_url:
+        return RedisSessions.from_url(
+            settings.redis_url,
+            ttl=settings.session_ttl_seconds,
+            max_sessions=settings.session_max_count,
+        )
+    return MemorySessions(ttl=settings.session_ttl_seconds, max_sessions=settings.session_max_count)
 
 
 class ChemAgentAPI(FastAPI):
@@ -93,6 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             state.draining = True
             state.executor.shutdown(wait=False, cancel_futures=True)
+            await state.sessions.aclose()
+            if isinstance(state.queries.classifier, LLMFallback):
+                await state.queries.classifier.aclose()
 
     app = ChemAgentAPI(
         title="ChemAgent",
@@ -104,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.max_body_bytes = settings.max_body_bytes
     install_error_handlers(app)
-    for module in (health, compounds, search, tools):
+    for module in (health, compounds, search, tools, query):
         app.include_router(module.router)
+    install_page(app)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     return app

@@ -7,6 +7,11 @@ gives them: threshold_max, rank_by, substructure, steps (the kinds of the workfl
 
 Cases marked ``"held_out": true`` were written after the rules and first run blind; the
 report has a ``held_out`` row for them (they also count in their own category).
+
+Answers (used by test_answers.py): a case with ``answer_contains`` (substrings, matched
+case-insensitively) and/or ``answer_status`` (``ok`` when left out) is also run and
+formatted; its answer is correct when the text holds every substring and the status
+matches.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from chemagent.query.intent import parse
 from chemagent.query.model import Intent
@@ -101,7 +107,17 @@ def run_case(case: dict[str, Any]) -> Outcome:
     return score(case, parse(case["query"], context))
 
 
-def per_category(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
+class Scored(Protocol):
+    """A scored case: an intent Outcome or an AnswerOutcome."""
+
+    @property
+    def case(self) -> dict[str, Any]: ...
+
+    @property
+    def correct(self) -> bool: ...
+
+
+def per_category(outcomes: Sequence[Scored]) -> dict[str, dict[str, float]]:
     """``category -> {"cases", "correct", "accuracy"}``, plus an ``overall`` row."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for outcome in outcomes:
@@ -126,3 +142,42 @@ def table(report: dict[str, dict[str, float]]) -> str:
             f"{key:<14} {int(row['cases']):>5} {int(row['correct']):>7} {row['accuracy']:>8.1%}"
         )
     return "\n".join(lines)
+
+
+# --- answers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """One case's answer: the substrings missing from its text and a wrong status, if any."""
+
+    case: dict[str, Any]
+    text: str
+    status: str
+    missing: list[str]
+    wrong_status: bool
+
+    @property
+    def correct(self) -> bool:
+        return not self.missing and not self.wrong_status
+
+    def explain(self) -> str:
+        where = f" (after {self.case['context']!r})" if self.case.get("context") else ""
+        parts = [f"missing {m!r}" for m in self.missing]
+        if self.wrong_status:
+            parts.append(
+                f"status: want {self.case.get('answer_status', 'ok')!r}, got {self.status!r}"
+            )
+        return f"{self.case['query']!r}{where}: {'; '.join(parts)}\n    answer: {self.text}"
+
+
+def has_answer_check(case: dict[str, Any]) -> bool:
+    return "answer_contains" in case or "answer_status" in case
+
+
+def score_answer(case: dict[str, Any], text: str, status: str) -> AnswerOutcome:
+    """Compare an answer's text (case-insensitive substrings) and status with the case."""
+    lowered = text.lower()
+    missing = [s for s in case.get("answer_contains", []) if s.lower() not in lowered]
+    wrong = status != case.get("answer_status", "ok")
+    return AnswerOutcome(case, text, status, missing, wrong)

@@ -168,7 +168,7 @@ def test_similarity_with_bounds() -> None:
         }
     )
     assert (intent.threshold, intent.threshold_max, intent.top_k) == (0.7, 0.9, 5)
-    assert plan(intent).nodes[-1].params == {"threshold": 0.7, "top_k": 5}
+    assert plan(intent).nodes[-1].params == {"threshold": 0.7, "top_k": 5, "threshold_max": 0.9}
 
 
 def test_substructure_group_name_becomes_its_smarts() -> None:

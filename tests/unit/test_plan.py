@@ -166,7 +166,7 @@ async def test_a_failure_skips_only_its_dependents(
     )
     outcomes, metrics = await PlanExecutor(runner).execute(plan)
     assert outcomes["bad"].status == "error"
-    assert outcomes["bad"].error == {"error": "invalid_input", "detail": "bad x"}
+    assert outcomes["bad"].error == {"error": "invalid_input", "detail": "bad x", "status": 422}
     assert outcomes["after_bad"].status == "skipped"
     assert "bad" in (outcomes["after_bad"].error or {})["detail"]
     assert outcomes["after_good"].status == "ok"

@@ -246,3 +246,84 @@ class BatchResponse(BaseModel):
     succeeded: int
     failed: int
     results: list[BatchItem]
+
+
+class QueryRequest(RequestBody):
+    """A plain-English question, with how to run it."""
+
+    query: str = Field(
+        min_length=1,
+        max_length=100_000,
+        description="The question (CHEMAGENT_MAX_QUERY_LENGTH caps it, 2000 by default).",
+        examples=["Which has higher LogP: aspirin or ibuprofen?"],
+    )
+    session_id: str | None = Field(
+        None,
+        max_length=128,
+        description="Continue a conversation: follow-ups ('what's its logP?') refer to the "
+        "last exchanges of this session. Omit to start one; the response says its id.",
+    )
+    parallel: bool = Field(True, description="Run independent steps concurrently.")
+    max_workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="Most steps running at once (at most CHEMAGENT_MAX_WORKERS; default: it).",
+    )
+    verbose: bool = Field(False, description="Add execution metrics to the response.")
+
+
+class QueryStep(BaseModel):
+    node: str
+    kind: str
+    label: str
+    status: Literal["ok", "error", "skipped", "timeout"]
+    seconds: float
+    error: dict[str, Any] | None = None
+
+
+class QueryResponse(BaseModel):
+    """The answer to a query: what was understood, what ran, and the answer."""
+
+    query: str
+    session_id: str = Field(description="Send it back with the next question for follow-ups.")
+    trace_id: str | None = Field(None, description="The request id, also in x-request-id.")
+    intent: dict[str, Any] = Field(
+        description="What the question asks: kind (lookup, properties, compare, similarity, "
+        "substructure, filter, batch, workflow, targets, out_of_scope, unknown), compounds, "
+        "properties, conditions, threshold, top_k, direction, rank_by, substructure, steps, "
+        "errors, confidence, and source (rules or llm)."
+    )
+    entities: list[dict[str, Any]] = Field(
+        description="Every entity found in the text: kind, text, normalised value, offsets."
+    )
+    plan: dict[str, Any] | None = Field(
+        description="The DAG of steps: nodes (id, kind, label, input, params, depends_on), "
+        "output and layers of independent nodes. Null when nothing was run."
+    )
+    status: Literal["ok", "partial", "failed", "rejected"] = Field(
+        description="ok; partial (answered, but some steps failed: see problems); failed; "
+        "rejected (nothing run: out of scope or not understood)."
+    )
+    answer: str = Field(
+        description="The answer in words, numbers with units.",
+        examples=["Ibuprofen (CHEMBL521) has the higher ALogP: 3.07 vs 1.31 for aspirin."],
+    )
+    result: Any = Field(description="The structured result; its shape depends on intent.kind.")
+    problems: list[str] = Field(description="What could not be done, one sentence each.")
+    steps: list[QueryStep] = Field(description="Every node of the plan and how it ended.")
+    metrics: dict[str, Any] | None = Field(
+        None,
+        description="With verbose: wall_seconds, serial_seconds (sum of step times), speedup, "
+        "parallelization_ratio, steps_run, steps_cached, steps_failed, steps_skipped, "
+        "layers, max_workers, parallel.",
+    )
+
+
+class QueryError(ErrorBody):
+    """A query that could not be answered: the error, plus what was understood."""
+
+    model_config = ConfigDict(extra="allow")
+
+    answer: str | None = Field(None, description="The same explanation, as the answer text.")
+    intent: dict[str, Any] | None = None

@@ -6,7 +6,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from chemagent.cache.sessions import SessionStore
 from chemagent.execution.operations import Operations
+from chemagent.execution.query_service import QueryService
 from chemagent.execution.runner import StepRunner
 from chemagent.library.library import Library
 from chemagent.settings import Settings
@@ -21,5 +23,7 @@ class AppState:
     executor: ThreadPoolExecutor
     runner: StepRunner
     operations: Operations
+    sessions: SessionStore
+    queries: QueryService
     started_at: float = field(default_factory=time.time)
     draining: bool = False

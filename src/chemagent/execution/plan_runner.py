@@ -35,7 +35,7 @@ class NodeOutcome:
     status: str
     seconds: float = 0.0
     result: Any = None
-    error: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
 
 
 @dataclass
@@ -100,6 +100,15 @@ def _not_found(resolved: Mapping[str, Any]) -> CompoundNotFound:
     names = suggestions(resolved)
     hint = f" Did you mean {', '.join(names)}?" if names else ""
     return CompoundNotFound(f"'{resolved['query']}' is not a known compound.{hint}", names)
+
+
+def _error_of(exc: ChemAgentError) -> dict[str, Any]:
+    """A node's error: the stable code, the sentence, the HTTP status it maps to, and the
+    "did you mean" names when there are some."""
+    error: dict[str, Any] = {"error": exc.code, "detail": exc.detail, "status": exc.status}
+    if isinstance(exc, CompoundNotFound) and exc.suggestions:
+        error["suggestions"] = list(exc.suggestions)
+    return error
 
 
 BINDERS: dict[str, Binder] = {"panel": panel_of, "similar": similar_to}
@@ -177,13 +186,9 @@ class PlanExecutor:
                     results[node.id] = await self.runner.run(step)
                     outcome = NodeOutcome(node.id, "ok", result=results[node.id])
                 except StepTimeout as exc:
-                    outcome = NodeOutcome(
-                        node.id, "timeout", error={"error": exc.code, "detail": exc.detail}
-                    )
+                    outcome = NodeOutcome(node.id, "timeout", error=_error_of(exc))
                 except ChemAgentError as exc:
-                    outcome = NodeOutcome(
-                        node.id, "error", error={"error": exc.code, "detail": exc.detail}
-                    )
+                    outcome = NodeOutcome(node.id, "error", error=_error_of(exc))
                 outcome.seconds = time.perf_counter() - node_started
                 outcomes[node.id] = outcome
                 await emit(
@@ -213,6 +218,7 @@ class PlanExecutor:
                             "error": "query_timeout",
                             "detail": f"The query took longer than {deadline:g} s; this step "
                             "was stopped.",
+                            "status": 504,
                         },
                     )
         wall = time.perf_counter() - started

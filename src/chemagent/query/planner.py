@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from chemagent.query.model import Condition, Entity, Intent, IntentKind
+from chemagent.query.model import Condition, Entity, EntityKind, Intent, IntentKind
 from chemagent.query.plan import Plan, PlanError, PlanNode, Ref
 
 DEFAULT_THRESHOLD = 0.7
@@ -33,7 +33,13 @@ class _Ids:
 
 def _resolve_all(compounds: list[Entity], new_id: _Ids) -> Iterator[tuple[Entity, PlanNode]]:
     for entity in compounds:
-        yield entity, PlanNode(new_id(), "resolve", str(entity.value), label=f"find {entity.text}")
+        # A structure the parser read as SMILES is resolved as one: a broken SMILES then
+        # fails with RDKit's reason (422), not as an unknown name (404).
+        params = {"as": "smiles"} if entity.kind is EntityKind.SMILES else {}
+        yield (
+            entity,
+            PlanNode(new_id(), "resolve", str(entity.value), params, label=f"find {entity.text}"),
+        )
 
 
 def plan(intent: Intent) -> Plan:
@@ -97,7 +103,8 @@ def _similarity(intent: Intent, new_id: _Ids) -> Plan:
         new_id(),
         "similar",
         Ref(resolve.id),
-        {"threshold": threshold, "top_k": intent.top_k},
+        {"threshold": threshold, "top_k": intent.top_k}
+        | ({"threshold_max": intent.threshold_max} if intent.threshold_max is not None else {}),
         label=f"compounds similar to {entity.text}",
     )
     return Plan([resolve, search], search.id)

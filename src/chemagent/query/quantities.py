@@ -77,6 +77,9 @@ _THRESHOLD_RE = re.compile(
     rf"|(?P<op>{_OPS})(?![a-z])\s*(?P<num>{_NUM}){_PCT.format('p3')}"
     rf"|(?:threshold|cut-?off|tanimoto|similarity|score|sim)\s*(?:of|=|:|is|at|to)?\s*"
     rf"(?P<kw>{_NUM}){_PCT.format('p4')}"
+    rf"(?:\s*(?:-|\u2013|to)\s*(?P<kwhi>{_NUM}){_PCT.format('p8')}(?![\w.]))?"
+    rf"|(?<![\w.])(?P<dlo>{_NUM}){_PCT.format('p6')}\s*(?:-|\u2013|to)\s*(?P<dhi>{_NUM})"
+    rf"{_PCT.format('p7')}(?![\w.])"
     rf"|(?<![\w.])(?P<bare>{_NUM})(?P<p5>\s*%|\s*percent)?",
     re.IGNORECASE,
 )
@@ -251,10 +254,18 @@ def extract_threshold(ex: Extraction) -> Threshold | None:
             lo = _scaled(float(m["lo"]), m["p1"] or m["p2"], None)
             hi = _scaled(float(m["hi"]), m["p2"] or m["p1"], None)
             found = Threshold(min(lo, hi), max(lo, hi), m.group(0))
+        elif m["dlo"] is not None:  # "0.7-0.9", "70-90%", "0.7 to 0.9"
+            lo = _scaled(float(m["dlo"]), m["p6"] or m["p7"], None)
+            hi = _scaled(float(m["dhi"]), m["p7"] or m["p6"], None)
+            found = Threshold(min(lo, hi), max(lo, hi), m.group(0))
         elif m["num"] is not None:
             value = _scaled(float(m["num"]), m["p3"], None)
             upper = _op(m["op"]) in {"<", "<="}
             found = Threshold(None if upper else value, value if upper else None, m.group(0))
+        elif m["kw"] is not None and m["kwhi"] is not None:  # "similarity 70-90%"
+            lo = _scaled(float(m["kw"]), m["p4"] or m["p8"], None)
+            hi = _scaled(float(m["kwhi"]), m["p8"] or m["p4"], None)
+            found = Threshold(min(lo, hi), max(lo, hi), m.group(0))
         elif m["kw"] is not None:
             found = Threshold(_scaled(float(m["kw"]), m["p4"], None), None, m.group(0))
         elif m["p5"] or "." in m["bare"]:

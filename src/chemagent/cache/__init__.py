@@ -1,0 +1,1 @@
+"""Caches and stores shared across requests: query sessions (and the step cache tiers)."""
