@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import bench_query
+
 Row = tuple[str, str, str, str, str, str]
 
 
@@ -138,6 +140,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 "info",
             )
         )
+    out += bench_query.summary_rows(results)
     return out
 
 
@@ -235,6 +238,7 @@ def _render_markdown(results: dict[str, Any], raw_name: str) -> str:
     out += _startup_section(results.get("startup", {}))
     out += _properties_section(results.get("properties", {}))
     out += _moses_section(results)
+    out += bench_query.markdown_section(results)
     out += _analysis_section()
     out += _method_section()
     return "\n".join(out) + "\n"
@@ -552,4 +556,6 @@ def _method_section() -> list[str]:
         "- MOSES data live in `benchmarks/.data/` and results in `benchmarks/results/`;",
         "  both are gitignored. `--quick` runs fewer repeats and molecules; `--skip-moses`",
         "  skips section 3; `--rebuild-moses` forces a new index build.",
+        "- `--only PART[,PART...]` (platform, startup, properties, moses, query) measures a",
+        "  subset and never rewrites this file.",
     ]

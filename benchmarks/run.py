@@ -4,10 +4,11 @@ Usage::
 
     .venv/bin/python benchmarks/run.py [--quick] [--skip-moses] [--no-profile]
                                        [--rebuild-moses] [--no-write-docs]
+                                       [--only PART[,PART...]]
 
 Every result is compared with a baseline measured in the same run (the machine is small
 and shared, so absolute numbers drift between runs; ratios much less). Raw results go to
-``benchmarks/results/bench-<timestamp>.json`` and ``benchmarks/results/latest.json``.
+``benchmarks/results/bench-<timestamp>.json`` and, unless ``--only``, ``latest.json``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_properties
+import bench_query
 import bench_startup
 from harness import RESULTS, ROOT, bare_uvicorn_latency, loopback_latency, machine
 from report import render_markdown, render_table
 
 DOC = ROOT / "docs" / "BENCHMARKS.md"
+PARTS = ("platform", "startup", "properties", "moses", "query")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -43,12 +46,24 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--no-write-docs", action="store_true", help="do not rewrite docs/BENCHMARKS.md"
     )
     parser.add_argument(
+        "--only",
+        metavar="PART[,PART...]",
+        type=lambda text: set(text.split(",")),
+        help=f"run only these parts ({', '.join(PARTS)}); implies --no-write-docs",
+    )
+    parser.add_argument(
         "--render",
         metavar="JSON",
         help="measure nothing: rewrite docs/BENCHMARKS.md from a results file "
         "(e.g. after editing benchmarks/ANALYSIS.md)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only:
+        unknown = args.only - set(PARTS)
+        if unknown:
+            parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
+        args.no_write_docs = True  # a partial run must not replace the full report
+    return args
 
 
 def _step(name: str, results: dict[str, Any], fn: Any) -> None:
@@ -77,21 +92,31 @@ def main(argv: list[str]) -> int:
         "quick": quick,
         "machine": machine(),
     }
-    _step(
-        "platform",
-        results,
-        lambda: {
-            "loopback_tcp_echo": loopback_latency(),
-            "bare_uvicorn": bare_uvicorn_latency(),
-        },
-    )
-    _step("startup", results, lambda: bench_startup.run(repeats=1 if quick else 3))
-    _step(
-        "properties",
-        results,
-        lambda: bench_properties.run(count=50 if quick else 200, warmup=10),
-    )
-    if not args.skip_moses:
+
+    def wanted(part: str) -> bool:
+        return args.only is None or part in args.only
+
+    if wanted("platform"):
+        _step(
+            "platform",
+            results,
+            lambda: {
+                "loopback_tcp_echo": loopback_latency(),
+                "bare_uvicorn": bare_uvicorn_latency(),
+            },
+        )
+    if wanted("startup"):
+        _step("startup", results, lambda: bench_startup.run(repeats=1 if quick else 3))
+    if wanted("properties"):
+        _step(
+            "properties",
+            results,
+            lambda: bench_properties.run(count=50 if quick else 200, warmup=10),
+        )
+    if wanted("query"):
+        _step("query", results, lambda: bench_query.run(quick=quick))
+        _step("query_http", results, lambda: bench_query.run_http(quick=quick))
+    if not args.skip_moses and wanted("moses"):
         import bench_similarity
         import moses_data
 
@@ -120,7 +145,8 @@ def main(argv: list[str]) -> int:
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     raw = json.dumps(results, indent=2, default=str)
     (RESULTS / f"bench-{stamp}.json").write_text(raw)
-    (RESULTS / "latest.json").write_text(raw)
+    if not args.only:  # latest.json stays a full run (``--render`` reads it)
+        (RESULTS / "latest.json").write_text(raw)
     print(render_table(results))
     if not args.no_write_docs:
         DOC.write_text(render_markdown(results, raw_name=f"benchmarks/results/bench-{stamp}.json"))
