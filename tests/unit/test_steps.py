@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -276,12 +277,16 @@ def test_substructure_hits_verified_and_truncated(ctx: StepContext, library: Lib
 
 
 def test_substructure_smiles_format(ctx: StepContext) -> None:
+    ctx = dataclasses.replace(ctx, max_results=5000)  # the limit is capped at max_results
     kekule = "C1=CC=CC=C1"
     aromatic = run(ctx, "substructure", "c1ccccc1", limit=5000)
     assert run(ctx, "substructure", kekule, limit=5000)["hits"] == []  # aliphatic SMARTS
     as_smiles = run(ctx, "substructure", kekule, limit=5000, format="smiles")
     assert ids(as_smiles["hits"]) == ids(aromatic["hits"])
     assert len(aromatic["hits"]) > 1000
+    capped = run(dataclasses.replace(ctx, max_results=10), "substructure", "c1ccccc1", limit=5000)
+    assert len(capped["hits"]) == 10
+    assert capped["truncated"]
 
 
 def test_substructure_rejects_garbage(ctx: StepContext) -> None:
@@ -418,3 +423,111 @@ def test_filter_needs_properties(ctx: StepContext) -> None:
     )
     with pytest.raises(InvalidInput, match="built without properties"):
         run(dataclasses.replace(ctx, library=fast), "filter", "alogp<5")
+
+
+def test_filter_orders_every_match_before_the_limit(ctx: StepContext, library: Library) -> None:
+    rows = library.filter_rows([("mw_freebase", "<", 500.0)])
+    weights = library.numeric["mw_freebase"]
+    lightest = sorted(rows, key=lambda r: (weights[r], r))[:5]
+    result = run(ctx, "filter", "mw_freebase<500", order_by="mw_freebase", direction="min", limit=5)
+    assert ids(result["hits"]) == [library.ids[r] for r in lightest]
+    assert result["total"] == len(rows)  # every match, not the hits shown
+    assert (result["order_by"], result["direction"]) == ("mw_freebase", "min")
+    heaviest = run(ctx, "filter", "mw_freebase<500", order_by="mw_freebase", limit=3)
+    assert ids(heaviest["hits"]) == [
+        library.ids[r] for r in sorted(rows, key=lambda r: (-weights[r], r))[:3]
+    ]
+
+
+def test_filter_order_puts_missing_values_last(ctx: StepContext) -> None:
+    small = memory_library(
+        names=["A", "B", "C", "D"],
+        numeric={"alogp": [1.0, 2.0, 3.0, 4.0], "qed_weighted": [0.5, float("nan"), 0.9, 0.5]},
+    )
+    small_ctx = dataclasses.replace(ctx, library=small, max_results=3)
+    result = run(small_ctx, "filter", "alogp>0", order_by="qed_weighted", limit=10)
+    assert ids(result["hits"]) == ["T2", "T0", "T3"]  # capped at max_results; ties by row
+    assert result["total"] == 4
+    lowest = run(small_ctx, "filter", "alogp>0", order_by="qed_weighted", direction="min")
+    assert ids(lowest["hits"]) == ["T0", "T3", "T2"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"order_by": "colour"}, "Cannot order by 'colour'"),
+        ({"order_by": "alogp", "direction": "up"}, "direction must be 'max' or 'min'"),
+    ],
+)
+def test_filter_order_errors(ctx: StepContext, params: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        run(ctx, "filter", "alogp<5", **params)
+
+
+# --- contains ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern", ["C(=O)[OH]", "c1ccccc1", "[r5]", "[CH2;r6]", "[$(C=O)][OH]", "C1CNCCN1"]
+)
+def test_contains_agrees_with_the_library_search(
+    ctx: StepContext, library: Library, pattern: str
+) -> None:
+    everything = dataclasses.replace(ctx, max_results=len(library))  # no cap on the hits
+    found = {h["chembl_id"] for h in run(everything, "substructure", pattern)["hits"]}
+    for row in range(0, len(library), 37):  # 72 compounds across the library
+        summary = json.dumps(library.summary(row))
+        checked = run(ctx, "contains", summary, pattern=pattern)
+        assert checked["contains"] == (library.ids[row] in found), (library.ids[row], pattern)
+        assert (checked["matches"] > 0) == checked["contains"]
+
+
+def test_contains_reads_a_resolve_result(ctx: StepContext) -> None:
+    resolved = json.dumps(run(ctx, "resolve", "aspirin"))
+    checked = run(ctx, "contains", resolved, pattern="C(=O)[OH]")
+    assert checked == {
+        "chembl_id": "CHEMBL25",
+        "pref_name": "ASPIRIN",
+        "smiles": "CC(=O)Oc1ccccc1C(=O)O",
+        "pattern": "C(=O)[OH]",
+        "contains": True,
+        "matches": 1,
+    }
+    assert run(ctx, "contains", resolved, pattern="c1ccccc1")["matches"] == 1
+    assert run(ctx, "contains", resolved, pattern="C=O")["matches"] == 2
+    assert run(ctx, "contains", resolved, pattern="[#7]")["contains"] is False
+
+
+def test_contains_checks_a_new_structure_by_its_parent(ctx: StepContext) -> None:
+    resolved = run(ctx, "resolve", "OC(=O)C1CCCCC1.[Na+].[Cl-]", **{"as": "smiles"})
+    assert resolved["matches"] == []
+    checked = run(ctx, "contains", json.dumps(resolved), pattern="C(=O)[OH]")
+    assert checked["chembl_id"] is None
+    assert checked["smiles"] == "O=C(O)C1CCCCC1"
+    assert checked["contains"] is True
+
+
+def test_contains_unknown_compounds(ctx: StepContext) -> None:
+    unknown_id = json.dumps(run(ctx, "resolve", "CHEMBL999999999"))
+    with pytest.raises(CompoundNotFound) as info:
+        run(ctx, "contains", unknown_id, pattern="C=O")
+    assert "No compound with ID 'CHEMBL999999999'" in info.value.detail
+    assert OFFLINE_HINT in info.value.detail
+    typo = json.dumps(run(ctx, "resolve", "asprin"))
+    with pytest.raises(CompoundNotFound, match=r"'asprin' is not a known compound\. Did you mean"):
+        run(ctx, "contains", typo, pattern="C=O")
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "error", "message"),
+    [
+        ('{"chembl_id": "CHEMBL25"}', {}, InvalidInput, "which substructure"),
+        ("not json", {"pattern": "C=O"}, InvalidInput, "resolve result or a compound"),
+        ('{"parent_smiles": "CCO"}', {"pattern": "C(C"}, InvalidMolecule, "SMARTS"),
+    ],
+)
+def test_contains_bad_input(
+    ctx: StepContext, text: str, params: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        run(ctx, "contains", text, **params)

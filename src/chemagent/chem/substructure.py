@@ -65,3 +65,28 @@ class SubstructureIndex:
                     numThreads=1,
                 )
             )
+
+
+def count_matches(smiles: str, query: Chem.Mol, *, use_chirality: bool = False) -> int | None:
+    """How often ``query`` occurs in the molecule ``smiles`` (distinct atom sets).
+
+    Matched as :meth:`SubstructureIndex.search` matches (recursive SMARTS, no query-query
+    matching), so "does X contain Y?" agrees with the library search for Y.
+
+    Args:
+        smiles: a trusted canonical SMILES (a library parent, or one RDKit wrote).
+        query: a molecule from SMARTS or SMILES.
+        use_chirality: match stereochemistry too.
+
+    Returns:
+        The number of matches (0 when there are none), or None when ``smiles`` does not
+        parse.
+    """
+    with quiet_rdkit():
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            return None
+        matches = mol.GetSubstructMatches(
+            query, uniquify=True, useChirality=use_chirality, useQueryQueryMatches=False
+        )
+    return len(matches)

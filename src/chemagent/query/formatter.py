@@ -303,11 +303,13 @@ class _Run:
 
 
 def _outputs(run: _Run) -> list[str]:
-    """The nodes whose results answer the query: every panel when several compounds are
-    looked up side by side (the plan's ``output`` is only the first of them)."""
-    panels = [n.id for n in run.nodes("panel")]
-    if run.plan.output in panels:
-        return panels
+    """The nodes whose results answer the query: every panel (or ``contains`` check) when
+    several compounds are asked about side by side (the plan's ``output`` is only the
+    first of them)."""
+    for kind in ("panel", "contains"):
+        nodes = [n.id for n in run.nodes(kind)]
+        if run.plan.output in nodes or (kind == "panel" and nodes and _is_check(run)):
+            return nodes
     return [run.plan.output]
 
 
@@ -316,6 +318,7 @@ _ACTIONS = {
     "panel": "get the {label}",
     "similar": "find {label}",
     "substructure": "run the {label}",
+    "contains": "{label}",
     "filter": "apply the {label}",
     "panels": "get the {label}",
     "targets": "get the {label}",
@@ -335,7 +338,9 @@ def _failures(run: _Run) -> list[tuple[PlanNode, str]]:
         if outcome is not None and outcome.status in ("error", "timeout"):
             error = outcome.error or {}
             detail = str(error.get("detail") or error.get("error") or "failed")
-            failed.append((node, _unresolved(run, node) or detail))
+            if detail.startswith("Not run:"):  # its input was never found: say which
+                detail = _unresolved(run, node) or detail
+            failed.append((node, detail))
     return failed
 
 
@@ -571,16 +576,11 @@ def _compare(run: _Run) -> Formatted:
 
 
 def _similar_hits(run: _Run) -> tuple[Mapping[str, Any], list[dict[str, Any]], int]:
-    """The similarity result, its hits within any upper bound, and their total."""
+    """The similarity result, its hits and their total (the step applies any upper
+    bound: the planner passes ``threshold_max`` to it)."""
     found = run.first("similarity") or run.first("similar") or {}
     hits = list(found.get("hits", []))
-    total = int(found.get("total", len(hits)))
-    upper = run.intent.threshold_max
-    if upper is not None and any(h["similarity"] > upper for h in hits):
-        # The search has no upper bound: apply "between 0.7 and 0.9" to what it found.
-        hits = [h for h in hits if h["similarity"] <= upper]
-        total = len(hits)
-    return found, hits, total
+    return found, hits, int(found.get("total", len(hits)))
 
 
 def _search_node_params(run: _Run) -> Mapping[str, Any]:
@@ -596,16 +596,23 @@ def _window(run: _Run) -> str:
     return f"Tanimoto ≥ {number(threshold)}" if threshold > 0 else ""
 
 
-def _similar_scope(run: _Run, total: int) -> str:
+def _similar_scope(run: _Run, total: int, found: int | None = None) -> str:
     """``"12 library compounds similar to ibuprofen (CHEMBL521) at Tanimoto ≥ 0.7"``, or
-    for "top 10": ``"the 10 library compounds most similar to naproxen (CHEMBL154)"``."""
+    for "top 10": ``"the 10 library compounds most similar to naproxen (CHEMBL154)"``.
+
+    Args:
+        total: how many compounds are within the window.
+        found: how many of them the search returned (fewer when it stopped at its limit).
+    """
     query = run.query_compound()
     target = who(query) if query else "the query"
     window = _window(run)
+    found = total if found is None else found
     if not window:
-        return f"the {total} library compounds most similar to {target}"
+        return f"the {found:,} library compounds most similar to {target}"
     noun = "compound" if total == 1 else "compounds"
-    return f"{total} library {noun} similar to {target} at {window}"
+    scope = f"{total:,} library {noun} similar to {target} at {window}"
+    return f"{scope} (the {found:,} most similar taken)" if found < total else scope
 
 
 def _similarity(run: _Run) -> Formatted:
@@ -653,7 +660,36 @@ def _pattern_words(intent: Intent) -> str:
     return pattern
 
 
+def _group_words(intent: Intent) -> str:
+    """``"a carboxylic acid"`` for a named group, else ``"the substructure C(=O)[OH]"``."""
+    pattern = intent.substructure or ""
+    groups = [e for e in intent.entities if e.kind is EntityKind.GROUP]
+    if groups and ".".join(str(e.value) for e in groups) == pattern:
+        return joined(
+            [f"{'an' if e.text[:1].lower() in 'aeiou' else 'a'} {e.text}" for e in groups]
+        )
+    return f"the substructure {pattern}"
+
+
+def _contains_line(checked: Mapping[str, Any], group: str) -> str:
+    """ "Yes, aspirin (CHEMBL25) contains a carboxylic acid (1 match)." """
+    if checked["contains"]:
+        count = int(checked["matches"])
+        return f"Yes, {who(checked)} contains {group} ({count} match{'' if count == 1 else 'es'})."
+    return f"No, {who(checked)} does not contain {group}."
+
+
+def _contains(run: _Run) -> Formatted:
+    """Answer "Does aspirin contain a carboxylic acid?" for each compound asked about."""
+    group = _group_words(run.intent)
+    checks = [run.result(n.id) for n in run.nodes("contains") if run.ok(n.id)]
+    text = " ".join(_contains_line(c, group) for c in checks)
+    return text, {"substructure": run.intent.substructure, "compounds": checks}, []
+
+
 def _substructure(run: _Run) -> Formatted:
+    if run.nodes("contains"):
+        return _contains(run)
     found = run.result(run.plan.output) or {}
     hits, truncated = list(found.get("hits", [])), bool(found.get("truncated"))
     pattern = _pattern_words(run.intent)
@@ -666,9 +702,6 @@ def _substructure(run: _Run) -> Formatted:
         text = f"{count} library {noun} {pattern}; {first}: {capped([who(h) for h in hits])}."
         if truncated:
             text += " Ask for more with 'top N'."
-    if run.intent.compounds:
-        names = joined([e.text for e in run.intent.compounds])
-        text += f" (This searched the whole library; {names} itself was not checked.)"
     result = {"substructure": run.intent.substructure, "count": len(hits), "hits": hits}
     return text, {**result, "truncated": truncated}, []
 
@@ -705,47 +738,58 @@ def _filter(run: _Run) -> Formatted:
 
 
 def _ranked(run: _Run, total: int, where: str) -> Formatted:
-    """Answer "Which drug has the highest QED?", "MW < 400 ranked by QED": best first."""
+    """Answer "Which drug has the highest QED?", "MW < 400 ranked by QED": best first.
+
+    The filter step ranked every match before cutting to the top k; the output (the
+    panels of those hits) keeps its order.
+    """
     intent = run.intent
-    ranked = run.result(run.plan.output) or {}
-    records = [compact(r) for r in ranked.get("records", [])]
-    field = str(ranked.get("property") or intent.rank_by)
-    direction = str(ranked.get("direction") or intent.direction or "max")
+    found = run.first("filter") or {}
+    records = [compact(r) for r in (run.result(run.plan.output) or {}).get("records", [])]
+    field = str(found.get("order_by") or intent.rank_by)
+    direction = str(found.get("direction") or intent.direction or "max")
     scope = f"the {total:,} library compounds" + (f" with {where}" if where else "")
     if not records:
         return f"No library compounds have {where}.", {"total": 0, "records": []}, []
     best, rest = records[0], records[1:]
     value = value_text(field, panel_of(best).get(field))
     text = f"{who(best, start=True)} has {_superlative(field, direction, 3)} of {scope}: {value}."
-    ranked_count = len((run.first("panels") or {}).get("records", []))
-    if ranked_count < total:
-        text += f" (Only the first {ranked_count:,} of them in library order were ranked.)"
     if rest:
         text += f" Next: {_ranked_list(rest, _list_fields(intent))}."
-    result = {"total": total, "conditions": where, **ranked, "records": records}
+    if intent.top_k and len(records) < min(intent.top_k, total):
+        text += f" (Only the top {len(records):,} are listed: the most one search returns.)"
+    result = {
+        "total": total,
+        "conditions": where,
+        "property": field,
+        "direction": direction,
+        "records": records,
+    }
     return text, result, []
 
 
 def _stage_source(run: _Run) -> str:
-    """What the workflow started from: a similarity search, a substructure search or IDs."""
-    first = run.plan.nodes[0].kind if run.plan.nodes else ""
-    if first == "resolve":
-        _, _, total = _similar_hits(run)
-        return _similar_scope(run, total)
-    if first == "substructure":
+    """What the workflow started from: a similarity search, a substructure search or the
+    named compounds."""
+    if run.nodes("similar"):
+        _, hits, total = _similar_hits(run)
+        return _similar_scope(run, total, len(hits))
+    if run.nodes("substructure"):
         found = run.first("substructure") or {}
         hits = found.get("hits", [])
         pattern = _pattern_words(run.intent)
         if found.get("truncated"):  # the search stopped at its limit: say so
             return f"the first {len(hits)} compounds containing {pattern} (more match)"
         return f"{len(hits)} compounds containing {pattern}"
-    panels = run.first("panels") or {}
-    return f"{len(panels.get('records', []))} of {len(run.intent.compounds)} compounds found"
+    found = len((run.first("panels") or {}).get("records", [])) + len(run.panels())
+    return f"{found} of {len(run.intent.compounds)} compounds found"
 
 
 def _workflow(run: _Run) -> Formatted:
     """Answer a pipeline: "12 compounds similar to X, 5 kept with MW below 300 Da, ..."."""
     intent = run.intent
+    if _is_check(run):
+        return _batch_verdicts(run)
     stages = [_stage_source(run)]
     kept = run.first("keep")
     if kept is not None:
@@ -755,17 +799,65 @@ def _workflow(run: _Run) -> Formatted:
     if ranked is not None:
         order = "highest" if ranked.get("direction") != "min" else "lowest"
         stages.append(f"ranked by {field_name(ranked['property'])} ({order} first)")
-    final = run.result(run.plan.output) or {}
-    records = [compact(r) for r in final.get("records", [])]
+    if run.plan.node(run.plan.output).kind == "panel":  # named compounds, nothing after
+        final_records = _batch_records(run)
+    else:
+        final_records = (run.result(run.plan.output) or {}).get("records", [])
+    records = [compact(r) for r in final_records]
     text = ", ".join(stages)
     text = text[:1].upper() + text[1:]
     fields = _list_fields(intent, default=_WORKFLOW_FIELDS)
     text += f": {_ranked_list(records, fields)}." if records else "."
-    problems = []
+    return text, {"stages": stages, "records": records}, _missing_ids(run)
+
+
+def _missing_ids(run: _Run) -> list[str]:
+    """The problem of a workflow over IDs: those not in the library."""
     missing = (run.first("panels") or {}).get("missing", [])
     if missing and run.plan.nodes and run.plan.nodes[0].kind == "panels":
-        problems.append(f"Not found in the library by ID: {joined(missing)}.")
-    return text, {"stages": stages, "records": records}, problems
+        return [f"Not found in the library by ID: {joined(missing)}."]
+    return []
+
+
+def _batch_records(run: _Run) -> list[dict[str, Any]]:
+    """Every record of the named compounds of a batch workflow, in query order."""
+    return list((run.first("panels") or {}).get("records", [])) + run.panels()
+
+
+def _is_check(run: _Run) -> bool:
+    """A yes/no question about named compounds ("Are aspirin and ibuprofen Lipinski
+    compliant?"): answered compound by compound, not as a list of the kept ones."""
+    intent = run.intent
+    named = bool(run.nodes("panel")) or (
+        bool(run.plan.nodes) and run.plan.nodes[0].kind == "panels"
+    )
+    return (
+        intent.kind is IntentKind.WORKFLOW
+        and named
+        and bool(intent.conditions)
+        and not intent.rank_by
+        and _YES_NO.match(intent.query) is not None
+    )
+
+
+def _batch_verdicts(run: _Run) -> Formatted:
+    """One yes/no line per compound found; ``records`` holds those that pass (what the
+    ``keep`` step keeps, also when a compound not found stopped it)."""
+    records = _batch_records(run)
+    checks = [_checks(r, run.intent.conditions) for r in records]
+    result = {
+        "records": [compact(r) for r, done in zip(records, checks, strict=True) if _passed(done)],
+        "checks": [
+            {"chembl_id": r.get("chembl_id"), "checks": done}
+            for r, done in zip(records, checks, strict=True)
+        ],
+    }
+    text = " ".join(_verdict(r, run.intent) for r in records)
+    return text, result, _missing_ids(run)
+
+
+def _passed(checks: Sequence[Mapping[str, Any]]) -> bool:
+    return all(check["passed"] for check in checks)
 
 
 def _targets(run: _Run) -> Formatted:
@@ -816,7 +908,12 @@ def _what(intent: Intent) -> str:
         IntentKind.BATCH: f"get the {fields or 'properties'} of {names}",
         IntentKind.COMPARE: f"compare {names}",
         IntentKind.SIMILARITY: f"search for compounds similar to {names}",
-        IntentKind.SUBSTRUCTURE: f"search for {_pattern_words(intent)}",
+        IntentKind.SUBSTRUCTURE: (
+            f"check whether {names} contain{'s' if len(intent.compounds) == 1 else ''} "
+            f"{_group_words(intent)}"
+            if intent.compounds
+            else f"search for {_pattern_words(intent)}"
+        ),
         IntentKind.FILTER: "filter the library",
         IntentKind.WORKFLOW: f"run the workflow{' on ' + names if intent.compounds else ''}",
         IntentKind.TARGETS: f"get the targets of {names}",

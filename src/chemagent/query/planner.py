@@ -3,12 +3,22 @@
 Compounds are resolved first (one ``resolve`` node each, all in the first layer), then
 looked up or searched, then combined (``compare``, ``keep``, ``rank``). Independent
 branches, such as the compounds of a comparison, share a layer and run concurrently.
+
+Where ``top_k`` applies: to the last ordering of the answer. A ranking ("rank by QED, top
+5") is cut after everything was ranked: a ranked library filter sorts every match before
+cutting, and a workflow's search is not cut by the plan (it returns up to the search
+step's own maximum), so the whole kept set is ranked. A workflow without a ranking has only
+the search's order, so its ``top_k`` cuts the search: "find the 5 compounds most similar
+to X with MW < 300" reads as the 5 nearest neighbours of X, then those with MW < 300 kept
+(the answer says how many were kept; it can be fewer than 5). The other reading, the 5
+nearest among all compounds with MW < 300, would need ``keep`` to cut its output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 from chemagent.query.model import Condition, Entity, EntityKind, Intent, IntentKind
 from chemagent.query.plan import Plan, PlanError, PlanNode, Ref
@@ -92,6 +102,13 @@ def _compare(intent: Intent, new_id: _Ids) -> Plan:
 
 
 def _similarity(intent: Intent, new_id: _Ids) -> Plan:
+    return _similarity_search(intent, intent.top_k, new_id)
+
+
+def _similarity_search(intent: Intent, top_k: int | None, new_id: _Ids) -> Plan:
+    """Resolve the query compound, then search; ``top_k`` cuts the search (None: every hit
+    up to the step's maximum). Asking for a top k without a threshold means the nearest
+    neighbours, however similar (threshold 0), else the default threshold applies."""
     _need_compounds(intent, 1)
     (entity, resolve), *_ = _resolve_all(intent.compounds[:1], new_id)
     threshold = (
@@ -99,28 +116,48 @@ def _similarity(intent: Intent, new_id: _Ids) -> Plan:
         if intent.threshold is not None
         else (0.0 if intent.top_k else DEFAULT_THRESHOLD)
     )
+    params: dict[str, Any] = {"threshold": threshold}
+    if top_k is not None:
+        params["top_k"] = top_k
+    if intent.threshold_max is not None:
+        params["threshold_max"] = intent.threshold_max
     search = PlanNode(
-        new_id(),
-        "similar",
-        Ref(resolve.id),
-        {"threshold": threshold, "top_k": intent.top_k}
-        | ({"threshold_max": intent.threshold_max} if intent.threshold_max is not None else {}),
-        label=f"compounds similar to {entity.text}",
+        new_id(), "similar", Ref(resolve.id), params, label=f"compounds similar to {entity.text}"
     )
     return Plan([resolve, search], search.id)
 
 
 def _substructure(intent: Intent, new_id: _Ids) -> Plan:
+    """A library search, or for "Does aspirin contain a carboxylic acid?" (compounds
+    named) one ``contains`` check per compound."""
     if not intent.substructure:
         raise PlanError("say which substructure to look for, as SMARTS or a group name")
-    node = PlanNode(
-        new_id(),
-        "substructure",
-        intent.substructure,
-        {"limit": intent.top_k or DEFAULT_LIMIT},
-        label="substructure search",
-    )
+    if intent.compounds:
+        return _contains(intent, intent.substructure, new_id)
+    return _substructure_search(intent.substructure, intent.top_k or DEFAULT_LIMIT, new_id)
+
+
+def _substructure_search(pattern: str, limit: int | None, new_id: _Ids) -> Plan:
+    """The library search; ``limit`` None searches up to the step's own maximum."""
+    params = {"limit": limit} if limit is not None else {}
+    node = PlanNode(new_id(), "substructure", pattern, params, label="substructure search")
     return Plan([node], node.id)
+
+
+def _contains(intent: Intent, pattern: str, new_id: _Ids) -> Plan:
+    nodes: list[PlanNode] = []
+    outputs: list[str] = []
+    for entity, resolve in _resolve_all(intent.compounds, new_id):
+        check = PlanNode(
+            new_id(),
+            "contains",
+            Ref(resolve.id),
+            {"pattern": pattern},
+            label=f"check {entity.text} for {pattern}",
+        )
+        nodes += [resolve, check]
+        outputs.append(check.id)
+    return Plan(nodes, outputs[0])
 
 
 def _filter(intent: Intent, new_id: _Ids) -> Plan:
@@ -139,62 +176,82 @@ def _filter(intent: Intent, new_id: _Ids) -> Plan:
             label="property filter",
         )
         return Plan([node], node.id)
-    # Ranked: filter everything (the step caps at max_results), then rank, then cut.
-    node = PlanNode(new_id(), "filter", conditions_text(intent.conditions), label="property filter")
-    panels = PlanNode(new_id(), "panels", Ref(node.id, ("hits",)), label="properties of hits")
-    ranked = PlanNode(
+    # Ranked: the filter step sorts every match by the field before it cuts to top_k; the
+    # panels of those few hits are what the answer shows.
+    node = PlanNode(
         new_id(),
-        "rank",
-        Ref(panels.id),
+        "filter",
+        conditions_text(intent.conditions),
         {
-            "property": intent.rank_by,
+            "order_by": intent.rank_by,
             "direction": intent.direction or "max",
-            "top_k": intent.top_k or DEFAULT_LIMIT,
+            "limit": intent.top_k or DEFAULT_LIMIT,
         },
-        label=f"rank by {intent.rank_by}",
+        label=f"property filter ranked by {intent.rank_by}",
     )
-    return Plan([node, panels, ranked], ranked.id)
+    panels = PlanNode(new_id(), "panels", Ref(node.id, ("hits",)), label="properties of hits")
+    return Plan([node, panels], panels.id)
 
 
 def _workflow(intent: Intent, new_id: _Ids) -> Plan:
     """search -> panels of the hits -> keep conditions -> rank (each optional but the first).
 
     The search is the first sub-intent's: similarity (the default), substructure, or a
-    batch of named compounds.
+    batch of named compounds (IDs through one ``panels`` step; names, SMILES and InChIKeys
+    resolved one by one, then their ``panel`` results as one list). ``top_k`` cuts the
+    ranking when there is one, else the search (see the module docstring).
     """
-    first = intent.steps[0].kind if intent.steps else IntentKind.SIMILARITY
-    if first == IntentKind.BATCH:
-        _need_compounds(intent, 1)
-        ids = [str(entity.value) for entity in intent.compounds]
-        panels = PlanNode(new_id(), "panels", ids, label="properties of the compounds")
-        nodes = [panels]
-    else:
-        base = (_substructure if first == IntentKind.SUBSTRUCTURE else _similarity)(intent, new_id)
-        nodes = list(base.nodes)
-        panels = PlanNode(
-            new_id(), "panels", Ref(base.output, ("hits",)), label="properties of hits"
-        )
-        nodes.append(panels)
-    last = panels
+    source, records = _workflow_source(intent, new_id)
+    nodes, last = list(source.nodes), source.output
     if intent.conditions:
-        last = PlanNode(
+        keep = PlanNode(
             new_id(),
             "keep",
-            Ref(last.id),
+            records,
             {"conditions": conditions_text(intent.conditions)},
             label="keep " + conditions_text(intent.conditions),
         )
-        nodes.append(last)
+        nodes.append(keep)
+        records, last = Ref(keep.id), keep.id
     if intent.rank_by:
-        last = PlanNode(
+        rank = PlanNode(
             new_id(),
             "rank",
-            Ref(last.id),
-            {"property": intent.rank_by, "direction": intent.direction or "max"},
+            records,
+            {"property": intent.rank_by, "direction": intent.direction or "max"}
+            | ({"top_k": intent.top_k} if intent.top_k else {}),
             label=f"rank by {intent.rank_by}",
         )
-        nodes.append(last)
-    return Plan(nodes, last.id)
+        nodes.append(rank)
+        last = rank.id
+    return Plan(nodes, last)
+
+
+def _workflow_source(intent: Intent, new_id: _Ids) -> tuple[Plan, Ref | list[Ref]]:
+    """The records a workflow starts from: the plan giving them, and what reads them."""
+    first = intent.steps[0].kind if intent.steps else IntentKind.SIMILARITY
+    if first == IntentKind.BATCH:
+        return _batch_records(intent, new_id)
+    search_top_k = None if intent.rank_by else intent.top_k  # a ranking takes the top_k
+    if first == IntentKind.SUBSTRUCTURE:
+        if not intent.substructure:
+            raise PlanError("say which substructure to look for, as SMARTS or a group name")
+        base = _substructure_search(intent.substructure, search_top_k, new_id)
+    else:
+        base = _similarity_search(intent, search_top_k, new_id)
+    panels = PlanNode(new_id(), "panels", Ref(base.output, ("hits",)), label="properties of hits")
+    return Plan([*base.nodes, panels], panels.id), Ref(panels.id)
+
+
+def _batch_records(intent: Intent, new_id: _Ids) -> tuple[Plan, Ref | list[Ref]]:
+    """The records of a workflow's named compounds: their plan, and what reads them."""
+    _need_compounds(intent, 1)
+    if all(entity.kind is EntityKind.CHEMBL_ID for entity in intent.compounds):
+        ids = [str(entity.value) for entity in intent.compounds]
+        panels = PlanNode(new_id(), "panels", ids, label="properties of the compounds")
+        return Plan([panels], panels.id), Ref(panels.id)
+    base = _panels(intent, new_id)
+    return base, [Ref(node.id) for node in base.nodes if node.kind == "panel"]
 
 
 def _targets(intent: Intent, new_id: _Ids) -> Plan:

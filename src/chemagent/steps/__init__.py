@@ -6,6 +6,7 @@ Importing this package registers every built-in kind.
 from chemagent.steps import (  # noqa: F401 - imported for registration
     compare,
     compound,
+    contains,
     depict,
     filter,
     keep,

@@ -40,14 +40,25 @@ def parse_conditions(text: str) -> list[tuple[str, str, float]]:
     return conditions
 
 
-@register("filter", version=1, description="Library compounds within property ranges.")
+DIRECTIONS = ("max", "min")
+
+
+@register("filter", version=2, description="Library compounds within property ranges.")
 def property_filter(ctx: StepContext, text: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Args:
         text: conditions as ``field op value`` joined by ``;`` (see :func:`parse_conditions`).
-        params: ``limit`` (most hits).
+        params: ``limit`` (most hits; at most ``ctx.max_results``), ``order_by`` (optional:
+            a numeric panel field to sort every match by before the limit is applied) and
+            ``direction`` (``max``, the default: highest first, or ``min``).
 
     Returns:
-        ``{"total", "hits": [...]}`` in library order.
+        ``{"total", "hits": [...]}``: ``total`` counts every match; ``hits`` are in library
+        order, or ordered by ``order_by`` (compounds without the value last, ties in
+        library order), with ``order_by`` and ``direction`` echoed.
+
+    Raises:
+        InvalidInput: bad conditions, an unknown ``order_by`` or ``direction``, or a library
+            built without properties.
     """
     if not ctx.library.has_properties:
         raise InvalidInput(
@@ -55,5 +66,21 @@ def property_filter(ctx: StepContext, text: str, params: Mapping[str, Any]) -> d
             "rebuild it with `chemagent library build` (without --fast) to filter."
         )
     rows = ctx.library.filter_rows(parse_conditions(text))
-    limit = int(params.get("limit", ctx.max_results))
-    return {"total": len(rows), "hits": [ctx.library.summary(int(r)) for r in rows[:limit]]}
+    limit = max(0, min(int(params.get("limit", ctx.max_results)), ctx.max_results))
+    order_by = params.get("order_by")
+    if order_by is None:
+        return {"total": len(rows), "hits": [ctx.library.summary(int(r)) for r in rows[:limit]]}
+    direction = str(params.get("direction", "max"))
+    if order_by not in NUMERIC_PROPERTY_FIELDS:
+        raise InvalidInput(
+            f"Cannot order by '{order_by}'; use one of {', '.join(NUMERIC_PROPERTY_FIELDS)}."
+        )
+    if direction not in DIRECTIONS:
+        raise InvalidInput(f"direction must be 'max' or 'min', not '{direction}'.")
+    ordered = ctx.library.order_rows(rows, order_by, descending=direction == "max", limit=limit)
+    return {
+        "total": len(rows),
+        "hits": [ctx.library.summary(int(r)) for r in ordered],
+        "order_by": order_by,
+        "direction": direction,
+    }

@@ -15,14 +15,16 @@ def substructure(ctx: StepContext, query: str, params: Mapping[str, Any]) -> dic
     """Library compounds containing the SMARTS/SMILES ``query`` (every hit verified by RDKit).
 
     Args:
-        params: ``limit`` (most hits), ``chirality`` (bool, match stereo), ``format``
+        params: ``limit`` (most hits; default and ceiling ``ctx.max_results``),
+            ``chirality`` (bool, match stereo), ``format``
             (``smarts``, the default, or ``smiles``).
 
     Returns:
         ``{"hits": [...], "truncated": bool}`` in library order; ``truncated`` is true
         when more than ``limit`` compounds match.
     """
-    limit = int(params.get("limit", 100))
+    # Unset (a workflow's search): every match up to CHEMAGENT_MAX_TOP_K.
+    limit = min(int(params.get("limit", ctx.max_results)), ctx.max_results)
     pattern = require_query(query, ctx.limits, fmt=str(params.get("format", "smarts")))
     rows = ctx.library.substructure_index().search(
         pattern, limit + 1, use_chirality=bool(params.get("chirality", False))
