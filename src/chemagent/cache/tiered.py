@@ -1,0 +1,502 @@
+"""The tiered step cache: L1 -> L2 -> compute, with stampede protection.
+
+One call, :meth:`TieredCache.get_or_compute`, serves a step::
+
+    L1 (this worker) ──hit──> value
+      │ miss
+    L2 (Redis, shared) ──hit──> promoted to L1 ──> value
+      │ miss / failure / corrupt bytes
+    single-flight per key in this process (one computation, every caller awaits it)
+      │ expensive kinds: SET NX PX lock in L2; if another pod holds it, poll L2 briefly
+    compute ──> written to L1 and L2 ──> value
+
+- Errors are never cached, except "not found" (:class:`NegativeErrors` decides): it is
+  stored for the policy's negative TTL and served by raising an equivalent error.
+- XFetch: a hit whose ``now - delta * beta * ln(rand()) >= expires_at`` starts one
+  background refresh and still returns the current value, so hot keys are recomputed
+  shortly before they expire instead of by a stampede right after.
+- Stale windows (per kind, for upstream-backed steps): within stale-while-revalidate an
+  expired value is served while one background refresh runs; within stale-if-error an
+  expired value is recomputed, and served if the recomputation fails.
+- The computation runs in a task shielded from its callers: a caller that gives up
+  (client gone, deadline) neither cancels the others nor wastes the work.
+- Times in envelopes are wall-clock (``time.time``): they are compared across pods.
+
+Returned values are shared with L1: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from chemagent.cache.codec import CodecError, Envelope, decode, frame, serialize
+from chemagent.cache.keys import CacheNamespace, Keyable
+from chemagent.cache.l1 import L1Cache
+from chemagent.cache.l2 import L2Store
+from chemagent.cache.policy import CachePolicy
+from chemagent.errors import CompoundNotFound, NotFound
+
+log = logging.getLogger(__name__)
+
+L1, L2, MISS, STALE = "l1", "l2", "miss", "stale"
+"""The tiers :meth:`TieredCache.get_or_compute` reports."""
+
+Compute = Callable[[], Awaitable[Any]]
+
+OFFLOAD_ABOVE = 256 * 1024
+"""Bytes above which zlib runs in a worker thread (it releases the GIL): 256 KiB of JSON
+compresses in ~2 ms, which would otherwise stall every request on this event loop; below
+it the thread hop (~50 µs) costs more than it saves."""
+_Flight = asyncio.Task[tuple[Envelope, str]]
+
+
+class NegativeErrors(Protocol):
+    """Which errors are cacheable "not found"s, and how to rebuild them from a cache entry."""
+
+    def dump(self, exc: BaseException) -> dict[str, Any] | None:
+        """A JSON-like payload if ``exc`` may be cached as a negative entry, else None."""
+        ...
+
+    def load(self, payload: Mapping[str, Any]) -> BaseException:
+        """The error to raise for a negative entry holding ``payload``."""
+        ...
+
+
+def _not_found_classes() -> dict[str, type[NotFound]]:
+    found: dict[str, type[NotFound]] = {}
+    pending: list[type[NotFound]] = [NotFound]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+class NotFoundErrors:
+    """The default :class:`NegativeErrors`: chemagent's :class:`~chemagent.errors.NotFound`.
+
+    The payload is ``{"code", "detail", "status"}`` plus ``suggestions`` for a
+    :class:`~chemagent.errors.CompoundNotFound`; it is rebuilt as the class with that code.
+    """
+
+    def dump(self, exc: BaseException) -> dict[str, Any] | None:
+        if not isinstance(exc, NotFound):
+            return None
+        payload: dict[str, Any] = {"code": exc.code, "detail": exc.detail, "status": exc.status}
+        if isinstance(exc, CompoundNotFound):
+            payload["suggestions"] = list(exc.suggestions)
+        return payload
+
+    def load(self, payload: Mapping[str, Any]) -> BaseException:
+        detail = str(payload.get("detail") or "Not found.")
+        cls = _not_found_classes().get(str(payload.get("code")), NotFound)
+        if issubclass(cls, CompoundNotFound):
+            return cls(detail, [str(s) for s in payload.get("suggestions") or []])
+        return cls(detail)
+
+
+@dataclass
+class _TierStats:
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    stale: int = 0
+    corrupt: int = 0
+    latency_count: int = 0
+    latency_seconds_sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.latency_count += 1
+        self.latency_seconds_sum += seconds
+
+
+@dataclass
+class _Counters:
+    computes: int = 0
+    compute_errors: int = 0
+    compute_seconds_sum: float = 0.0
+    coalesced: int = 0
+    bypassed: int = 0
+    encode_errors: int = 0
+    negative_stored: int = 0
+    negative_hits: int = 0
+    refreshes: int = 0
+    refresh_errors: int = 0
+    stale_if_error: int = 0
+    locks_acquired: int = 0
+    lock_waits: int = 0
+    lock_wait_hits: int = 0
+
+
+class TieredCache:
+    """The step cache of one worker: its L1, the shared L2, and the rules between them.
+
+    Args:
+        l1: this worker's L1 (built with the same ``clock``).
+        l2: the shared tier (``DisabledL2`` without Redis).
+        policy: TTLs, stale windows and protections per kind.
+        namespace: the versioned key prefix (RDKit and library versions).
+        negatives: which errors are cached as "not found" (default: ``NotFound``).
+        clock: wall-clock seconds; injectable for tests.
+        rng: the random source of XFetch; injectable (seeded) for tests.
+        xfetch_beta: XFetch's beta (1.0 is the paper's optimum; 0 disables early refresh).
+        lock_wait_seconds: how long a cold miss of an expensive kind waits for another
+            pod holding the lock before computing itself.
+        lock_poll_seconds: the L2 poll interval while waiting.
+        lock_ttl_ms: how long a lock lives if its owner dies before releasing it.
+    """
+
+    def __init__(
+        self,
+        l1: L1Cache,
+        l2: L2Store,
+        policy: CachePolicy,
+        namespace: CacheNamespace,
+        *,
+        negatives: NegativeErrors | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        xfetch_beta: float = 1.0,
+        lock_wait_seconds: float = 0.2,
+        lock_poll_seconds: float = 0.02,
+        lock_ttl_ms: int = 10_000,
+    ) -> None:
+        if lock_poll_seconds <= 0 or lock_wait_seconds < 0 or xfetch_beta < 0:
+            raise ValueError("lock_poll_seconds must be positive; waits and beta >= 0")
+        self.l1 = l1
+        self.l2 = l2
+        self.policy = policy
+        self.namespace = namespace
+        self._negatives = negatives or NotFoundErrors()
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._beta = xfetch_beta
+        self._lock_polls = math.ceil(lock_wait_seconds / lock_poll_seconds)
+        self._lock_poll = lock_poll_seconds
+        self._lock_ttl_ms = lock_ttl_ms
+        self._flights: dict[str, _Flight] = {}
+        self._generation = 0
+        self._tiers = {L1: _TierStats(), L2: _TierStats()}
+        self._counters = _Counters()
+
+    def key_for(self, step: Keyable, step_version: int) -> str:
+        """The cache key of ``step`` (see :meth:`CacheNamespace.key_for`)."""
+        return self.namespace.key_for(step, step_version)
+
+    async def get_or_compute(
+        self, step: Keyable, step_version: int, compute: Compute
+    ) -> tuple[Any, str]:
+        """The step's value from the fastest tier that has it, computing it on a miss.
+
+        Args:
+            step: the step (kind, and a digest of its input and params).
+            step_version: the version of the step's kind.
+            compute: computes the value; called at most once per key at a time.
+
+        Returns:
+            ``(value, tier)`` with tier ``"l1"``, ``"l2"``, ``"miss"`` (computed here or
+            awaited from a computation in flight) or ``"stale"`` (served past its TTL).
+
+        Raises:
+            Exception: whatever ``compute`` raised, or the rebuilt error of a cached
+                negative entry.
+        """
+        kind = step.kind
+        if not self.policy.cacheable(kind):
+            self._counters.bypassed += 1
+            return await compute(), MISS
+        key = self.namespace.key_for(step, step_version)
+        found = await self._lookup(key, kind)
+        if found is None:
+            return self._open(*await self._join(key, kind, compute))
+        envelope, tier = found
+        now = self._clock()
+        if now >= envelope.expires_at:
+            return await self._serve_expired(key, kind, compute, envelope, tier, now)
+        self._tiers[tier].hits += 1
+        if not envelope.negative and self._xfetch_due(envelope, now):
+            self._refresh(key, kind, compute, newer_than=envelope.computed_at)
+        return self._open(envelope, tier)
+
+    async def invalidate(
+        self, key: str | None = None, *, kind: str | None = None, everything: bool = False
+    ) -> int:
+        """Remove entries from L1 and L2: one key, every key of a kind, or everything.
+
+        Only this worker's L1 is cleared; other workers' L1 entries live at most
+        ``policy.l1_max_ttl``. Computations in flight finish but are not stored.
+
+        Returns:
+            The number of entries removed (the larger of the two tiers' counts).
+
+        Raises:
+            ValueError: not exactly one of ``key``, ``kind``, ``everything``, or a key
+                outside this namespace.
+        """
+        if (key is not None) + (kind is not None) + everything != 1:
+            raise ValueError("invalidate exactly one of: key, kind, everything")
+        self._generation += 1
+        if key is not None:
+            if not key.startswith(self.namespace.prefix):
+                raise ValueError(f"{key!r} is not a key of this cache namespace")
+            return max(self.l1.delete(key), await self.l2.delete([key]))
+        if kind is not None:
+            prefix = self.namespace.kind_prefix(kind)
+            return max(self.l1.delete_prefix(prefix), await self.l2.delete_prefix(prefix))
+        return max(self.l1.clear(), await self.l2.delete_prefix(self.namespace.prefix))
+
+    def stats(self) -> dict[str, Any]:
+        """Plain counters per tier, the computations, and the L2 store's own numbers."""
+        l1 = asdict(self._tiers[L1])
+        del l1["errors"], l1["corrupt"]  # a dict lookup neither fails nor decodes
+        l1.update(entries=len(self.l1), evictions=self.l1.evictions, maxsize=self.l1.maxsize)
+        l2 = asdict(self._tiers[L2])
+        l2.update(state=self.l2.state, store=self.l2.stats())
+        return {"l1": l1, "l2": l2, **asdict(self._counters), "in_flight": len(self._flights)}
+
+    async def aclose(self) -> None:
+        """Cancel the computations in flight (background refreshes); call before shutdown."""
+        flights = list(self._flights.values())
+        for flight in flights:
+            flight.cancel()
+        await asyncio.gather(*flights, return_exceptions=True)
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def _lookup(self, key: str, kind: str) -> tuple[Envelope, str] | None:
+        started = time.perf_counter()
+        envelope = self.l1.get(key)
+        self._tiers[L1].observe(time.perf_counter() - started)
+        if envelope is not None:
+            return envelope, L1
+        self._tiers[L1].misses += 1
+        if not self.policy.uses_l2(kind):
+            return None
+        envelope = await self._l2_read(key)
+        if envelope is None:
+            return None
+        self._l1_set(key, kind, envelope)
+        return envelope, L2
+
+    async def _l2_read(self, key: str, *, count: bool = True) -> Envelope | None:
+        stats = self._tiers[L2]
+        started = time.perf_counter()
+        data = await self.l2.get(key)
+        if count:
+            stats.observe(time.perf_counter() - started)
+        if data is None:
+            if count and self.l2.state == "degraded":
+                stats.errors += 1
+            elif count:
+                stats.misses += 1
+            return None
+        try:
+            if len(data) > OFFLOAD_ABOVE // 4:  # stored bodies are ~4x smaller than JSON
+                return await asyncio.to_thread(decode, data)
+            return decode(data)
+        except CodecError as exc:
+            # A foreign or older value: a miss, overwritten by the computation that follows.
+            stats.corrupt += 1
+            if count:
+                stats.misses += 1
+            log.warning("cache value under %s does not decode (%s); recomputing", key, exc)
+            return None
+
+    def _open(self, envelope: Envelope, tier: str) -> tuple[Any, str]:
+        if envelope.negative:
+            self._counters.negative_hits += tier != MISS
+            raise self._negatives.load(envelope.value)
+        return envelope.value, tier
+
+    def _xfetch_due(self, envelope: Envelope, now: float) -> bool:
+        """XFetch (Vattani et al. 2015): refresh early with a probability rising to expiry."""
+        if self._beta == 0 or envelope.delta <= 0:
+            return False
+        draw = self._rng.random()
+        if draw <= 0.0:  # ln(0) = -inf: the earliest possible refresh
+            return True
+        return now - envelope.delta * self._beta * math.log(draw) >= envelope.expires_at
+
+    async def _serve_expired(
+        self, key: str, kind: str, compute: Compute, envelope: Envelope, tier: str, now: float
+    ) -> tuple[Any, str]:
+        late = now - envelope.expires_at
+        stats = self._tiers[tier]
+        if not envelope.negative and late < self.policy.swr_of(kind):
+            stats.stale += 1
+            self._refresh(key, kind, compute, newer_than=envelope.computed_at)
+            return envelope.value, STALE
+        if envelope.negative or late >= self.policy.sie_of(kind):
+            stats.misses += 1
+            return self._open(*await self._join(key, kind, compute))
+        try:
+            fresh = await self._join(key, kind, compute)
+        except Exception as exc:
+            if self._negatives.dump(exc) is not None:
+                raise
+            stats.stale += 1
+            self._counters.stale_if_error += 1
+            log.warning("serving a stale %s value: recomputing it failed (%r)", kind, exc)
+            return envelope.value, STALE
+        return self._open(*fresh)
+
+    # --- computation -------------------------------------------------------------------
+
+    async def _join(self, key: str, kind: str, compute: Compute) -> tuple[Envelope, str]:
+        """Await the computation of ``key`` in flight, starting it if there is none."""
+        flight = self._flights.get(key)
+        if flight is not None:
+            self._counters.coalesced += 1
+        else:
+            # A flight may have finished (and filled L1) while this caller awaited L2.
+            envelope = self.l1.get(key)
+            if envelope is not None and self._clock() < envelope.expires_at:
+                self._tiers[L1].hits += 1
+                return envelope, L1
+            flight = self._start_flight(key, kind, compute, newer_than=None)
+        return await asyncio.shield(flight)
+
+    def _refresh(self, key: str, kind: str, compute: Compute, *, newer_than: float) -> None:
+        """Recompute ``key`` in the background unless a computation is already in flight."""
+        if key not in self._flights:
+            self._counters.refreshes += 1
+            self._start_flight(key, kind, compute, newer_than=newer_than, background=True)
+
+    def _start_flight(
+        self,
+        key: str,
+        kind: str,
+        compute: Compute,
+        *,
+        newer_than: float | None,
+        background: bool = False,
+    ) -> _Flight:
+        flight = asyncio.create_task(
+            self._fill(key, kind, compute, newer_than), name=f"cache fill {kind}"
+        )
+        self._flights[key] = flight
+        flight.add_done_callback(partial(self._landed, key, background))
+        return flight
+
+    def _landed(self, key: str, background: bool, flight: _Flight) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if flight.cancelled():
+            return
+        exc = flight.exception()  # also marks it retrieved when no caller awaited it
+        if exc is not None and background:
+            self._counters.refresh_errors += 1
+            log.warning("background refresh of %s failed: %r", key, exc)
+
+    async def _fill(
+        self, key: str, kind: str, compute: Compute, newer_than: float | None
+    ) -> tuple[Envelope, str]:
+        """Compute and store ``key``; for expensive kinds, first defer to a pod computing it."""
+        token = None
+        lock = f"{key}:lock"
+        if self.policy.is_expensive(kind) and self.policy.uses_l2(kind):
+            token = await self.l2.acquire_lock(lock, self._lock_ttl_ms)
+            if token is not None:
+                self._counters.locks_acquired += 1
+                # Another pod may have stored it between our L2 miss and taking the lock.
+                envelope = await self._fresh_in_l2(key, kind, newer_than)
+            elif self.l2.state == "ok":  # held by another pod (not a Redis failure)
+                self._counters.lock_waits += 1
+                envelope = await self._await_other_pod(key, kind, newer_than)
+                self._counters.lock_wait_hits += envelope is not None
+            else:
+                envelope = None
+            if envelope is not None:
+                if token is not None:
+                    await self.l2.release_lock(lock, token)
+                return envelope, L2
+        try:
+            return await self._compute(key, kind, compute), MISS
+        finally:
+            if token is not None:
+                await self.l2.release_lock(lock, token)
+
+    async def _await_other_pod(
+        self, key: str, kind: str, newer_than: float | None
+    ) -> Envelope | None:
+        for _ in range(self._lock_polls):
+            await asyncio.sleep(self._lock_poll)
+            envelope = await self._fresh_in_l2(key, kind, newer_than)
+            if envelope is not None or self.l2.state != "ok":
+                return envelope
+        return None
+
+    async def _fresh_in_l2(self, key: str, kind: str, newer_than: float | None) -> Envelope | None:
+        """A fresh envelope of ``key`` in L2 (computed after ``newer_than``), promoted to L1."""
+        envelope = await self._l2_read(key, count=False)
+        if envelope is None or self._clock() >= envelope.expires_at:
+            return None
+        if newer_than is not None and envelope.computed_at <= newer_than:
+            return None
+        self._l1_set(key, kind, envelope)
+        return envelope
+
+    async def _compute(self, key: str, kind: str, compute: Compute) -> Envelope:
+        generation = self._generation
+        started = self._clock()
+        timer = time.perf_counter()
+        self._counters.computes += 1
+        try:
+            value = await compute()
+        except Exception as exc:
+            self._counters.compute_errors += 1
+            payload = self._negatives.dump(exc)
+            if payload is not None:
+                now = self._clock()
+                envelope = Envelope(
+                    payload, now, now - started, now + self.policy.negative_ttl, negative=True
+                )
+                await self._store(key, kind, envelope, generation)
+                self._counters.negative_stored += 1
+            raise
+        finally:
+            self._counters.compute_seconds_sum += time.perf_counter() - timer
+        now = self._clock()
+        envelope = Envelope(value, now, max(now - started, 0.0), now + self.policy.ttl_of(kind))
+        await self._store(key, kind, envelope, generation)
+        return envelope
+
+    # --- writes ------------------------------------------------------------------------
+
+    def _retain_until(self, kind: str, envelope: Envelope) -> float:
+        if envelope.negative:
+            return envelope.expires_at
+        return envelope.expires_at + self.policy.retention_of(kind)
+
+    def _l1_set(self, key: str, kind: str, envelope: Envelope) -> None:
+        retain_until = self._retain_until(kind, envelope)
+        if self.policy.l1_max_ttl is not None:
+            retain_until = min(retain_until, self._clock() + self.policy.l1_max_ttl)
+        self.l1.set(key, envelope, retain_until)
+
+    async def _store(self, key: str, kind: str, envelope: Envelope, generation: int) -> None:
+        if generation != self._generation:
+            return  # invalidated while computing: do not resurrect what was removed
+        data = None
+        if self.policy.uses_l2(kind):
+            try:
+                body = serialize(envelope)
+            except CodecError as exc:
+                self._counters.encode_errors += 1
+                log.warning("a %s value is not cacheable (%s); served uncached", kind, exc)
+                return
+            data = (
+                frame(body) if len(body) <= OFFLOAD_ABOVE else await asyncio.to_thread(frame, body)
+            )
+        self._l1_set(key, kind, envelope)
+        ttl = self._retain_until(kind, envelope) - self._clock()
+        if data is not None and ttl > 0:
+            await self.l2.set(key, data, ttl)
