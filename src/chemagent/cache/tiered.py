@@ -23,6 +23,16 @@ One call, :meth:`TieredCache.get_or_compute`, serves a step::
 - Times in envelopes are wall-clock (``time.time``): they are compared across pods.
 
 Returned values are shared with L1: treat them as read-only.
+
+Not wired yet (issue 4). The plan for ``StepRunner.run``: build one ``TieredCache`` in
+the app lifespan (``CacheNamespace(SCHEMA, RDKIT_VERSION, manifest.name,
+f"{manifest.version}:{manifest.created}")``, ``L1Cache(settings.cache_l1_size)``,
+``RedisL2.from_url(...)`` or ``DisabledL2()``), then in ``run`` call
+``value, tier = await cache.get_or_compute(step, kind.version, lambda:
+self._compute(kind.fn, step, deadline=timeout))`` so every waiter shares the one
+computation's deadline, and record ``tier`` in the StepRecord (map ``stale`` onto the
+metric's ``cache`` label values). Close with ``await cache.aclose()`` before the
+executor shuts down, then ``await l2.aclose()``.
 """
 
 from __future__ import annotations
