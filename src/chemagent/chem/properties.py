@@ -41,6 +41,10 @@ from rdkit.Chem import QED, Descriptors, Lipinski, rdMolDescriptors
 from chemagent.chem.quiet import quiet_rdkit
 from chemagent.chem.standardize import Standardized
 
+# The field names are plain data in chemagent.panel, so query/ can read them without RDKit.
+from chemagent.panel import FLOAT_FIELDS as FLOAT_FIELDS
+from chemagent.panel import NUMERIC_FIELDS as NUMERIC_FIELDS
+
 # RDKit's bundled type stubs lack the generated Descriptors functions and leave QED and
 # InChI untyped; these aliases keep mypy strict without silencing the whole module.
 _DESCRIPTORS: Any = Descriptors
@@ -49,33 +53,6 @@ _CHEM: Any = Chem
 
 PANEL_VERSION = 1
 """Bump when a definition changes: it is part of every cache key and library manifest."""
-
-NUMERIC_FIELDS: tuple[str, ...] = (
-    "full_mwt",
-    "mw_freebase",
-    "mw_monoisotopic",
-    "alogp",
-    "psa",
-    "hba",
-    "hbd",
-    "hba_lipinski",
-    "hbd_lipinski",
-    "rtb",
-    "aromatic_rings",
-    "aliphatic_rings",
-    "num_rings",
-    "heavy_atoms",
-    "qed_weighted",
-    "num_ro5_violations",
-    "num_lipinski_ro5_violations",
-    "fraction_csp3",
-)
-"""Panel fields that are numbers; the library keeps these as columns for range filters."""
-
-FLOAT_FIELDS = frozenset(
-    {"full_mwt", "mw_freebase", "mw_monoisotopic", "alogp", "psa", "qed_weighted", "fraction_csp3"}
-)
-"""The numeric fields that are measurements (JSON floats); the others are counts (ints)."""
 
 
 def _mol_wt(mol: Chem.Mol) -> float:

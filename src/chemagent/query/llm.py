@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from chemagent.panel import NUMERIC_FIELDS, PANEL_FIELDS
 from chemagent.query.entities import Extraction, extract_structures, structure_kind
 from chemagent.query.model import Condition, Entity, EntityKind, Intent, IntentKind
 from chemagent.query.names import STOPWORDS, is_gibberish
@@ -35,32 +36,6 @@ from chemagent.query.plan import PlanError
 from chemagent.query.planner import plan
 from chemagent.query.vocabulary import GROUP_RE, GROUPS, row_index
 from chemagent.query.workflow import build_workflow
-
-# Panel field names, as in chemagent.chem.properties (not imported: query/ stays
-# RDKit-free); tests/unit/test_llm_intent.py checks that the two lists agree.
-NUMERIC_FIELDS: tuple[str, ...] = (
-    "full_mwt",
-    "mw_freebase",
-    "mw_monoisotopic",
-    "alogp",
-    "psa",
-    "hba",
-    "hbd",
-    "hba_lipinski",
-    "hbd_lipinski",
-    "rtb",
-    "aromatic_rings",
-    "aliphatic_rings",
-    "num_rings",
-    "heavy_atoms",
-    "qed_weighted",
-    "num_ro5_violations",
-    "num_lipinski_ro5_violations",
-    "fraction_csp3",
-)
-"""Fields that conditions, comparisons and rankings may use."""
-PANEL_FIELDS: tuple[str, ...] = (*NUMERIC_FIELDS, "full_molformula", "ro3_pass")
-"""Fields that may be asked for."""
 
 MAX_COMPOUNDS = 100
 MAX_STRUCTURE_LENGTH = 2000  # the default max_query_length: no query holds a longer SMILES
