@@ -15,10 +15,12 @@ from chemagent import __version__
 from chemagent.api.deadline import RequestDeadline
 from chemagent.api.errors import install_error_handlers
 from chemagent.api.plain_errors import JsonPlainErrors
-from chemagent.api.routes import compounds, health, query, search, tools
+from chemagent.api.routes import compounds, health, metrics, query, search, tools
 from chemagent.api.routes.page import install_page
 from chemagent.api.state import AppState
 from chemagent.cache.sessions import MemorySessions, RedisSessions, SessionStore
+from chemagent.cache.setup import build_cache, namespace_for
+from chemagent.chem import RDKIT_VERSION
 from chemagent.chem.molecule import MoleculeLimits
 from chemagent.execution.llm_fallback import LLMFallback
 from chemagent.execution.operations import Operations
@@ -28,8 +30,10 @@ from chemagent.execution.runner import StepRunner
 from chemagent.library.load import load
 from chemagent.observability.context import RequestIdMiddleware
 from chemagent.observability.logging import configure_logging
+from chemagent.observability.metrics import PrometheusCacheTelemetry, StepHistogram
 from chemagent.settings import Settings
 from chemagent.steps.context import StepContext
+from chemagent.steps.registry import list_step_kinds
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,19 @@ def build_state(settings: Settings) -> AppState:
         online=settings.chembl_url is not None,
     )
     context.warm()
+    manifest = library.manifest
+    cache = build_cache(
+        settings,
+        namespace=namespace_for(
+            rdkit_version=RDKIT_VERSION,
+            library_name=manifest.name,
+            library_version=manifest.version,
+            library_created=manifest.created,
+            max_results=settings.max_top_k,
+        ),
+        known_kinds=(kind.name for kind in list_step_kinds()),
+        telemetry=PrometheusCacheTelemetry(),
+    )
     executor = ThreadPoolExecutor(settings.max_workers, thread_name_prefix="chemagent-cpu")
     # 64 queued steps per thread: ~1 s of typical work; beyond that, shed with a 503.
     runner = StepRunner(
@@ -59,7 +76,9 @@ def build_state(settings: Settings) -> AppState:
         executor,
         step_timeout=settings.step_timeout_seconds,
         max_pending=settings.max_workers * 64,
+        cache=cache,
     )
+    runner.observers.append(StepHistogram())
     operations = Operations(
         runner,
         max_batch=settings.max_batch_size,
@@ -80,6 +99,7 @@ def build_state(settings: Settings) -> AppState:
         library=library,
         executor=executor,
         runner=runner,
+        cache=cache,
         operations=operations,
         sessions=sessions,
         queries=queries,
@@ -123,7 +143,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield {"chemagent": state}
         finally:
             state.draining = True
+            await state.cache.aclose()  # background refreshes first: they use the pool
             state.executor.shutdown(wait=False, cancel_futures=True)
+            await state.cache.l2.aclose()
             await state.sessions.aclose()
             if isinstance(state.queries.classifier, LLMFallback):
                 await state.queries.classifier.aclose()
@@ -138,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.max_body_bytes = settings.max_body_bytes
     install_error_handlers(app)
-    for module in (health, compounds, search, tools, query):
+    for module in (health, metrics, compounds, search, tools, query):
         app.include_router(module.router)
     install_page(app)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)

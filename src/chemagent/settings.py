@@ -44,10 +44,62 @@ class Settings(BaseSettings):
         SecretStr | None,
         Field(description="Bearer token for the admin endpoints. Unset: admin calls are refused."),
     ] = None
-    cache_l1_size: Annotated[int, Field(ge=0, le=10_000_000, description="L1 entries.")] = 10_000
+    cache_l1_size: Annotated[
+        int,
+        Field(ge=0, le=10_000_000, description="Step results kept in each worker's L1; 0: no L1."),
+    ] = 10_000
     cache_ttl_seconds: Annotated[
-        float, Field(gt=0, le=30 * 86400, description="Default cache TTL in seconds.")
-    ] = 3600.0
+        float,
+        Field(
+            gt=0,
+            le=30 * 86400,
+            description="How long a step result stays fresh, unless its kind has its own TTL.",
+        ),
+    ] = 86400.0
+    cache_kind_ttls: Annotated[
+        dict[str, Annotated[float, Field(gt=0, le=30 * 86400)]],
+        Field(
+            description='Fresh seconds per step kind, as JSON: {"similarity": 600}. Merged '
+            'over the defaults ({"targets": 3600}).'
+        ),
+    ] = Field(default_factory=dict)
+    cache_negative_ttl_seconds: Annotated[
+        float, Field(gt=0, le=86400, description='How long a "not found" is cached.')
+    ] = 60.0
+    cache_l1_max_ttl_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=30 * 86400,
+            description="Most seconds an entry stays in a worker's L1: bounds how long "
+            "other workers serve what an invalidation removed.",
+        ),
+    ] = 300.0
+    cache_warm_file: Annotated[
+        Path | None,
+        Field(
+            description="A file of queries, ChEMBL IDs or SMILES (one per line, or a JSON "
+            "list) computed into the cache at start-up, in the background."
+        ),
+    ] = None
+    redis_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=10,
+            description="Deadline of one Redis call, connection wait included (no retries).",
+        ),
+    ] = 0.05
+    redis_max_connections: Annotated[
+        int, Field(ge=1, le=10_000, description="Redis connection pool size per worker.")
+    ] = 50
+    redis_breaker_failures: Annotated[
+        int, Field(ge=1, le=1000, description="Consecutive Redis failures that open the breaker.")
+    ] = 5
+    redis_breaker_reset_seconds: Annotated[
+        float,
+        Field(gt=0, le=600, description="Seconds Redis is skipped before one probe call."),
+    ] = 5.0
     max_workers: Annotated[
         int,
         Field(ge=1, le=256, description="Threads for CPU work (RDKit, FPSim2) per process."),
@@ -123,9 +175,24 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("library", mode="before")
+    @field_validator("cache_kind_ttls")
     @classmethod
-    def _blank_library_is_unset(cls, value: object) -> object:
+    def _kind_names(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [kind for kind in value if not kind or ":" in kind or not kind.isascii()]
+        if bad:
+            raise ValueError(f"not step kind names: {bad}")
+        return value
+
+    @field_validator("cache_warm_file")
+    @classmethod
+    def _warm_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file at {value}")
+        return value
+
+    @field_validator("library", "cache_warm_file", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("library")

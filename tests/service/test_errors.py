@@ -247,14 +247,21 @@ def test_overloaded_runner_is_503_with_retry_after(
     small_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner = app_state(small_client).runner
+    cached = small_client.post("/v1/properties", json={"smiles": "CCO"})
+    assert cached.status_code == 200
     monkeypatch.setattr(runner, "_max_pending", 0)
-    response = small_client.post("/v1/properties", json={"smiles": "CCO"})
+    # Never seen before: it needs the pool, which sheds it.
+    response = small_client.post("/v1/properties", json={"smiles": "BrCCCCC(N)CO"})
     body = assert_error(response, 503, "overloaded")
     assert response.headers["retry-after"] == "1"
     assert "retry" in body["detail"]
-    batch = small_client.post("/v1/batch", json={"smiles": ["CCO"]})
+    batch = small_client.post("/v1/batch", json={"smiles": ["BrCCCCCC(N)CO"]})
     assert batch.status_code == 200
     assert batch.json()["results"][0]["error"]["error"] == "overloaded"
+    # A cached result never reaches the pool: still served while the pool sheds load.
+    again = small_client.post("/v1/properties", json={"smiles": "CCO"})
+    assert again.status_code == 200
+    assert again.json() == cached.json()
     # Probes do not run steps: the pod stays live and ready while it sheds load.
     assert small_client.get("/healthz").status_code == 200
     assert small_client.get("/readyz").status_code == 200

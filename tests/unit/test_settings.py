@@ -26,7 +26,7 @@ def test_defaults() -> None:
     assert settings.chembl_url is None
     assert settings.admin_token is None
     assert settings.cache_l1_size == 10_000
-    assert settings.cache_ttl_seconds == 3600.0
+    assert settings.cache_ttl_seconds == 86400.0
     assert settings.max_workers == min(8, (os.cpu_count() or 1) + 2)
     assert settings.request_timeout_seconds == 30.0
     assert settings.step_timeout_seconds == 10.0

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chemagent.cache.sessions import SessionStore
+from chemagent.cache.tiered import TieredCache
 from chemagent.execution.operations import Operations
 from chemagent.execution.query_service import QueryService
 from chemagent.execution.runner import StepRunner
@@ -22,6 +23,7 @@ class AppState:
     library: Library
     executor: ThreadPoolExecutor
     runner: StepRunner
+    cache: TieredCache
     operations: Operations
     sessions: SessionStore
     queries: QueryService

@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chemagent.cache.breaker import BreakerState, CircuitBreaker
+from chemagent.cache.telemetry import CacheTelemetry, NoTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,7 @@ class RedisL2:
         breaker: decides when to skip Redis; a fresh 5-failure/5-second one by default.
         max_in_flight: bound on concurrent calls when the client's pool does not block
             (Cluster); None when the pool itself is the bound.
+        telemetry: receives the duration of every call that reached Redis.
     """
 
     def __init__(
@@ -372,6 +374,7 @@ class RedisL2:
         deadline_seconds: float = 0.05,
         breaker: CircuitBreaker | None = None,
         max_in_flight: int | None = None,
+        telemetry: CacheTelemetry | None = None,
     ) -> None:
         if deadline_seconds <= 0:
             raise ValueError(f"deadline_seconds must be positive, got {deadline_seconds}")
@@ -385,6 +388,7 @@ class RedisL2:
             ("hits", "misses", "errors", "timeouts", "short_circuits", "sets"), 0
         )
         self._latency: dict[str, Latency] = {"get": Latency(), "set": Latency()}
+        self._telemetry = telemetry or NoTelemetry()
 
     @classmethod
     def from_url(
@@ -397,6 +401,7 @@ class RedisL2:
         max_connections: int = 50,
         health_check_interval: int = 30,
         client_name: str = "chemagent-l2",
+        telemetry: CacheTelemetry | None = None,
     ) -> RedisL2:
         """A store on ``url``; nothing connects until the first call.
 
@@ -410,6 +415,7 @@ class RedisL2:
             health_check_interval: seconds of idleness after which a connection is
                 PINGed before use.
             client_name: shown by ``CLIENT LIST`` on the server.
+            telemetry: receives the duration of every call that reached Redis.
 
         Raises:
             ValueError: a malformed URL (see :func:`parse_redis_url`).
@@ -425,6 +431,7 @@ class RedisL2:
             deadline_seconds=deadline_seconds,
             breaker=breaker,
             max_in_flight=max_connections if cluster else None,
+            telemetry=telemetry,
         )
 
     @property
@@ -592,9 +599,11 @@ class RedisL2:
             return await call()
 
     def _observe(self, op: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self._telemetry.operation("l2", op, seconds)
         latency = self._latency.get(op)
         if latency is not None:
-            latency.observe(time.perf_counter() - started)
+            latency.observe(seconds)
 
     def _on_success(self) -> None:
         was_degraded = self.state == "degraded"

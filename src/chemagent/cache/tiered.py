@@ -52,6 +52,7 @@ from chemagent.cache.keys import CacheNamespace, Keyable
 from chemagent.cache.l1 import L1Cache
 from chemagent.cache.l2 import L2Store
 from chemagent.cache.policy import CachePolicy
+from chemagent.cache.telemetry import CacheTelemetry, NoTelemetry
 from chemagent.errors import CompoundNotFound, NotFound
 
 log = logging.getLogger(__name__)
@@ -123,10 +124,6 @@ class _TierStats:
     latency_count: int = 0
     latency_seconds_sum: float = 0.0
 
-    def observe(self, seconds: float) -> None:
-        self.latency_count += 1
-        self.latency_seconds_sum += seconds
-
 
 @dataclass
 class _Counters:
@@ -162,6 +159,7 @@ class TieredCache:
             pod holding the lock before computing itself.
         lock_poll_seconds: the L2 poll interval while waiting.
         lock_ttl_ms: how long a lock lives if its owner dies before releasing it.
+        telemetry: receives every lookup outcome and L1/L2 read latency (metrics).
     """
 
     def __init__(
@@ -178,6 +176,7 @@ class TieredCache:
         lock_wait_seconds: float = 0.2,
         lock_poll_seconds: float = 0.02,
         lock_ttl_ms: int = 10_000,
+        telemetry: CacheTelemetry | None = None,
     ) -> None:
         if lock_poll_seconds <= 0 or lock_wait_seconds < 0 or xfetch_beta < 0:
             raise ValueError("lock_poll_seconds must be positive; waits and beta >= 0")
@@ -196,6 +195,7 @@ class TieredCache:
         self._generation = 0
         self._tiers = {L1: _TierStats(), L2: _TierStats()}
         self._counters = _Counters()
+        self._telemetry = telemetry or NoTelemetry()
 
     def key_for(self, step: Keyable, step_version: int) -> str:
         """The cache key of ``step`` (see :meth:`CacheNamespace.key_for`)."""
@@ -231,7 +231,7 @@ class TieredCache:
         now = self._clock()
         if now >= envelope.expires_at:
             return await self._serve_expired(key, kind, compute, envelope, tier, now)
-        self._tiers[tier].hits += 1
+        self._count(tier, "hit")
         if not envelope.negative and self._xfetch_due(envelope, now):
             self._refresh(key, kind, compute, newer_than=envelope.computed_at)
         return self._open(envelope, tier)
@@ -279,15 +279,36 @@ class TieredCache:
             flight.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
 
+    # --- counting ----------------------------------------------------------------------
+
+    def _count(self, tier: str, result: str) -> None:
+        stats = self._tiers[tier]
+        if result == "hit":
+            stats.hits += 1
+        elif result == "miss":
+            stats.misses += 1
+        elif result == "stale":
+            stats.stale += 1
+        else:
+            stats.errors += 1
+        self._telemetry.request(tier, result)
+
+    def _observe(self, tier: str, seconds: float) -> None:
+        stats = self._tiers[tier]
+        stats.latency_count += 1
+        stats.latency_seconds_sum += seconds
+        if tier == L1:  # the L2 store times its own calls, failures included
+            self._telemetry.operation(L1, "get", seconds)
+
     # --- reads -------------------------------------------------------------------------
 
     async def _lookup(self, key: str, kind: str) -> tuple[Envelope, str] | None:
         started = time.perf_counter()
         envelope = self.l1.get(key)
-        self._tiers[L1].observe(time.perf_counter() - started)
+        self._observe(L1, time.perf_counter() - started)
         if envelope is not None:
             return envelope, L1
-        self._tiers[L1].misses += 1
+        self._count(L1, "miss")
         if not self.policy.uses_l2(kind):
             return None
         envelope = await self._l2_read(key)
@@ -297,16 +318,13 @@ class TieredCache:
         return envelope, L2
 
     async def _l2_read(self, key: str, *, count: bool = True) -> Envelope | None:
-        stats = self._tiers[L2]
         started = time.perf_counter()
         data = await self.l2.get(key)
         if count:
-            stats.observe(time.perf_counter() - started)
+            self._observe(L2, time.perf_counter() - started)
         if data is None:
-            if count and self.l2.state == "degraded":
-                stats.errors += 1
-            elif count:
-                stats.misses += 1
+            if count:
+                self._count(L2, "error" if self.l2.state == "degraded" else "miss")
             return None
         try:
             if len(data) > OFFLOAD_ABOVE // 4:  # stored bodies are ~4x smaller than JSON
@@ -314,16 +332,18 @@ class TieredCache:
             return decode(data)
         except CodecError as exc:
             # A foreign or older value: a miss, overwritten by the computation that follows.
-            stats.corrupt += 1
+            self._tiers[L2].corrupt += 1
             if count:
-                stats.misses += 1
+                self._count(L2, "miss")
             log.warning("cache value under %s does not decode (%s); recomputing", key, exc)
             return None
 
     def _open(self, envelope: Envelope, tier: str) -> tuple[Any, str]:
         if envelope.negative:
             self._counters.negative_hits += tier != MISS
-            raise self._negatives.load(envelope.value)
+            error = self._negatives.load(envelope.value)
+            error.cache_tier = tier  # type: ignore[attr-defined]  # for the step's record
+            raise error
         return envelope.value, tier
 
     def _xfetch_due(self, envelope: Envelope, now: float) -> bool:
@@ -339,20 +359,19 @@ class TieredCache:
         self, key: str, kind: str, compute: Compute, envelope: Envelope, tier: str, now: float
     ) -> tuple[Any, str]:
         late = now - envelope.expires_at
-        stats = self._tiers[tier]
         if not envelope.negative and late < self.policy.swr_of(kind):
-            stats.stale += 1
+            self._count(tier, "stale")
             self._refresh(key, kind, compute, newer_than=envelope.computed_at)
             return envelope.value, STALE
         if envelope.negative or late >= self.policy.sie_of(kind):
-            stats.misses += 1
+            self._count(tier, "miss")
             return self._open(*await self._join(key, kind, compute))
         try:
             fresh = await self._join(key, kind, compute)
         except Exception as exc:
             if self._negatives.dump(exc) is not None:
                 raise
-            stats.stale += 1
+            self._count(tier, "stale")
             self._counters.stale_if_error += 1
             log.warning("serving a stale %s value: recomputing it failed (%r)", kind, exc)
             return envelope.value, STALE
@@ -369,7 +388,7 @@ class TieredCache:
             # A flight may have finished (and filled L1) while this caller awaited L2.
             envelope = self.l1.get(key)
             if envelope is not None and self._clock() < envelope.expires_at:
-                self._tiers[L1].hits += 1
+                self._count(L1, "hit")
                 return envelope, L1
             flight = self._start_flight(key, kind, compute, newer_than=None)
         return await asyncio.shield(flight)

@@ -1,9 +1,10 @@
 """The step runner: the one place every step goes through.
 
 ``StepRunner.run`` is the seam where the cache tiers (L1/L2), the per-step span and the
-per-step histogram plug in: adding a step kind adds its telemetry for free. CPU work
-(RDKit, FPSim2) runs in a bounded thread pool, never on the event loop, under a per-step
-deadline; when too much work is queued the runner sheds load instead of queueing forever.
+per-step histogram plug in: adding a step kind adds its caching and telemetry for free.
+CPU work (RDKit, FPSim2) runs in a bounded thread pool, never on the event loop, under a
+per-step deadline; when too much work is queued the runner sheds load instead of queueing
+forever. A cache hit never reaches the pool.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chemagent.errors import Overloaded, StepTimeout
 from chemagent.execution.step import Step
@@ -25,13 +26,26 @@ from chemagent.steps.registry import get_kind
 log = logging.getLogger(__name__)
 
 
+MISS = "miss"
+
+
+class StepCache(Protocol):
+    """The cache as the runner sees it (:class:`chemagent.cache.tiered.TieredCache`)."""
+
+    async def get_or_compute(
+        self, step: Step, step_version: int, compute: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, str]:
+        """``(value, tier)``: from a cache tier, or computed once by ``compute``."""
+        ...
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """What happened to one step run: handed to every observer after the step ends."""
 
     step: Step
     outcome: str  # ok, error, timeout
-    cache: str  # l1, l2, miss
+    cache: str  # l1, l2, miss, stale (served past its TTL)
     seconds: float
     error: str | None = None
 
@@ -49,6 +63,8 @@ class StepRunner:
         max_pending: most steps submitted to the executor and not yet finished; a timed-out
             step still counts until its thread finishes, so a burst of pathological
             molecules cannot queue unbounded work.
+        cache: where results are looked up before computing and stored after; None
+            computes every step.
     """
 
     def __init__(
@@ -58,8 +74,10 @@ class StepRunner:
         *,
         step_timeout: float,
         max_pending: int,
+        cache: StepCache | None = None,
     ) -> None:
         self.context = context
+        self.cache = cache
         self._executor = executor
         self._step_timeout = step_timeout
         self._max_pending = max_pending
@@ -82,9 +100,15 @@ class StepRunner:
         kind = get_kind(step.kind)
         timeout = kind.timeout_seconds or self._step_timeout
         started = time.perf_counter()
-        outcome, error = "ok", None
+        outcome, error, tier = "ok", None, MISS
         try:
-            return await self._compute(kind.fn, step, deadline=timeout)
+            if self.cache is None:
+                return await self._compute(kind.fn, step, deadline=timeout)
+            # Every caller waiting on one computation shares its deadline.
+            value, tier = await self.cache.get_or_compute(
+                step, kind.version, lambda: self._compute(kind.fn, step, deadline=timeout)
+            )
+            return value
         except TimeoutError:
             outcome, error = "timeout", "step_timeout"
             raise StepTimeout(
@@ -93,9 +117,10 @@ class StepRunner:
             ) from None
         except Exception as exc:
             outcome, error = "error", type(exc).__name__
+            tier = getattr(exc, "cache_tier", MISS)  # a cached "not found" has its tier
             raise
         finally:
-            record = StepRecord(step, outcome, "miss", time.perf_counter() - started, error)
+            record = StepRecord(step, outcome, tier, time.perf_counter() - started, error)
             for observer in self.observers:
                 observer(record)
 

@@ -36,14 +36,19 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Ready,
-    summary="Readiness: library loaded, not draining.",
+    summary="Readiness: library loaded, not draining; Redis state.",
     responses={503: {"model": Ready, "description": "Draining or starting."}},
 )
 async def readyz(state: StateDep) -> JSONResponse:
-    """200 when the library is loaded; 503 while draining on shutdown."""
+    """200 when the library is loaded; 503 while draining on shutdown.
+
+    ``redis`` is ``degraded`` while the shared cache is failing or skipped by its
+    breaker: the pod still serves (from L1 and by computing), so it stays ready.
+    """
     body = Ready(
         status="draining" if state.draining else "ready",
         library=library_info(state),
+        redis=state.cache.l2.state,  # ok, degraded or disabled
         pending_steps=state.runner.pending,
     )
     return JSONResponse(body.model_dump(), status_code=503 if state.draining else 200)
