@@ -279,6 +279,11 @@ class QueryStep(BaseModel):
     label: str
     status: Literal["ok", "error", "skipped", "timeout"]
     seconds: float
+    cache: Literal["l1", "l2", "miss", "stale"] | None = Field(
+        None,
+        description="Where the result came from: this worker's cache (l1), the shared "
+        "Redis cache (l2), computed (miss) or served past its TTL (stale); null if not run.",
+    )
     error: dict[str, Any] | None = None
 
 

@@ -100,10 +100,17 @@ def _plan_table(plan: dict[str, Any], steps: list[dict[str, Any]]) -> Table:
             str(node["kind"]),
             escape(str(node.get("label") or "")),
             ", ".join(node.get("depends_on") or []),
-            str(step.get("status", "not run")),
+            _status(step),
             milliseconds(step.get("seconds")),
         )
     return table
+
+
+def _status(step: dict[str, Any]) -> str:
+    """``ok``, or ``ok l1``/``ok l2`` when the result came from a cache tier."""
+    status = str(step.get("status", "not run"))
+    tier = step.get("cache")
+    return f"{status} {tier}" if tier in ("l1", "l2", "stale") else status
 
 
 def _metrics_table(metrics: dict[str, Any]) -> Table:

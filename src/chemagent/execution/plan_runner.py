@@ -27,6 +27,8 @@ from chemagent.query.plan import Plan, PlanNode, bind
 Binder = Callable[[Any, Mapping[str, Any]], Step]
 _CHEMBL_ID = re.compile(r"^CHEMBL\d+$", re.IGNORECASE)
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+CACHED = frozenset({"l1", "l2", "stale"})
+"""Where a step's result came from when it was not computed."""
 
 
 @dataclass
@@ -38,6 +40,7 @@ class NodeOutcome:
     seconds: float = 0.0
     result: Any = None
     error: dict[str, Any] | None = None
+    cache: str | None = None  # l1, l2, miss or stale, once the step has run
 
 
 @dataclass
@@ -197,8 +200,8 @@ class PlanExecutor:
                             "before it did not find."
                         ) from None
                     step = binder(*bound)
-                    results[node.id] = await self.runner.run(step)
-                    outcome = NodeOutcome(node.id, "ok", result=results[node.id])
+                    results[node.id], tier = await self.runner.run_cached(step)
+                    outcome = NodeOutcome(node.id, "ok", result=results[node.id], cache=tier)
                 except StepTimeout as exc:
                     outcome = NodeOutcome(node.id, "timeout", error=_error_of(exc))
                 except ChemAgentError as exc:
@@ -211,6 +214,7 @@ class PlanExecutor:
                         "node": node.id,
                         "status": outcome.status,
                         "seconds": round(outcome.seconds, 6),
+                        "cache": outcome.cache,
                     }
                 )
 
@@ -243,7 +247,7 @@ class PlanExecutor:
             speedup=round(serial / wall, 3) if wall > 0 else 1.0,
             parallelization_ratio=round(max(0.0, 1 - wall / serial), 3) if serial > 0 else 0.0,
             steps_run=sum(o.status in ("ok", "error", "timeout") for o in outcomes.values()),
-            steps_cached=0,  # the cache issue fills this in from the runner's records
+            steps_cached=sum(o.cache in CACHED for o in outcomes.values()),
             steps_failed=sum(o.status in ("error", "timeout") for o in outcomes.values()),
             steps_skipped=sum(o.status == "skipped" for o in outcomes.values()),
             layers=len(layers),

@@ -302,6 +302,7 @@ def _steps(plan: Plan, outcomes: dict[str, NodeOutcome]) -> list[dict[str, Any]]
             "label": node.label,
             "status": outcome.status,
             "seconds": round(outcome.seconds, 6),
+            "cache": outcome.cache,
         }
         if outcome.error is not None:
             step["error"] = outcome.error

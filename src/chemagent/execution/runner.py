@@ -97,18 +97,23 @@ class StepRunner:
             StepTimeout: the step took longer than its deadline.
             Overloaded: too much work is already queued.
         """
+        value, _ = await self.run_cached(step)
+        return value
+
+    async def run_cached(self, step: Step) -> tuple[Any, str]:
+        """:meth:`run`, also saying where the result came from: l1, l2, miss or stale."""
         kind = get_kind(step.kind)
         timeout = kind.timeout_seconds or self._step_timeout
         started = time.perf_counter()
         outcome, error, tier = "ok", None, MISS
         try:
             if self.cache is None:
-                return await self._compute(kind.fn, step, deadline=timeout)
+                return await self._compute(kind.fn, step, deadline=timeout), MISS
             # Every caller waiting on one computation shares its deadline.
             value, tier = await self.cache.get_or_compute(
                 step, kind.version, lambda: self._compute(kind.fn, step, deadline=timeout)
             )
-            return value
+            return value, tier
         except TimeoutError:
             outcome, error = "timeout", "step_timeout"
             raise StepTimeout(
