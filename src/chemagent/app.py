@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level, settings.log_format)
         state = await asyncio.to_thread(build_state, settings)
         log.info("library %s loaded: %d compounds", state.library.manifest.name, len(state.library))
+        await state.cache.start()
         try:
             yield {"chemagent": state}
         finally:

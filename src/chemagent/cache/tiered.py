@@ -24,15 +24,8 @@ One call, :meth:`TieredCache.get_or_compute`, serves a step::
 
 Returned values are shared with L1: treat them as read-only.
 
-Not wired yet (issue 4). The plan for ``StepRunner.run``: build one ``TieredCache`` in
-the app lifespan (``CacheNamespace(SCHEMA, RDKIT_VERSION, manifest.name,
-f"{manifest.version}:{manifest.created}")``, ``L1Cache(settings.cache_l1_size)``,
-``RedisL2.from_url(...)`` or ``DisabledL2()``), then in ``run`` call
-``value, tier = await cache.get_or_compute(step, kind.version, lambda:
-self._compute(kind.fn, step, deadline=timeout))`` so every waiter shares the one
-computation's deadline, and record ``tier`` in the StepRecord (map ``stale`` onto the
-metric's ``cache`` label values). Close with ``await cache.aclose()`` before the
-executor shuts down, then ``await l2.aclose()``.
+Wired in :meth:`chemagent.execution.runner.StepRunner.run`; built per worker by
+:func:`chemagent.cache.setup.build_cache`. docs/CACHING.md is the operator's view.
 """
 
 from __future__ import annotations
@@ -271,6 +264,9 @@ class TieredCache:
         l2 = asdict(self._tiers[L2])
         l2.update(state=self.l2.state, store=self.l2.stats())
         return {"l1": l1, "l2": l2, **asdict(self._counters), "in_flight": len(self._flights)}
+
+    async def start(self) -> None:
+        """Start this worker's background work; call once from the app lifespan."""
 
     async def aclose(self) -> None:
         """Cancel the computations in flight (background refreshes); call before shutdown."""
