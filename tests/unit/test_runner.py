@@ -11,7 +11,12 @@ from typing import Any
 import anyio
 import pytest
 
-from chemagent.errors import InvalidMolecule, Overloaded, StepTimeout
+from chemagent.cache.keys import SCHEMA, CacheNamespace
+from chemagent.cache.l1 import L1Cache
+from chemagent.cache.l2 import DisabledL2
+from chemagent.cache.policy import CachePolicy
+from chemagent.cache.tiered import TieredCache
+from chemagent.errors import CompoundNotFound, InvalidMolecule, Overloaded, StepTimeout
 from chemagent.execution.runner import StepRecord, StepRunner
 from chemagent.execution.step import Step
 from chemagent.steps import registry
@@ -204,3 +209,73 @@ async def test_run_all_keeps_order_with_exceptions(
     assert isinstance(results[2], InvalidMolecule)
     assert results[3] == "last"
     assert runner.pending == 0
+
+
+# --- the cache seam ----------------------------------------------------------------------
+
+
+def _cached_runner(
+    ctx: StepContext, executor: ThreadPoolExecutor, records: list[StepRecord]
+) -> StepRunner:
+    cache = TieredCache(
+        L1Cache(100), DisabledL2(), CachePolicy(), CacheNamespace(SCHEMA, "r", "lib", "1")
+    )
+    step_runner = StepRunner(ctx, executor, step_timeout=5.0, max_pending=8, cache=cache)
+    step_runner.observers.append(records.append)
+    return step_runner
+
+
+async def test_second_run_is_an_l1_hit_that_never_reaches_the_pool(
+    ctx: StepContext,
+    executor: ThreadPoolExecutor,
+    records: list[StepRecord],
+    temporary_kinds: Callable[..., None],
+) -> None:
+    calls: list[str] = []
+
+    def count(_ctx: StepContext, text: str, _params: Mapping[str, Any]) -> dict[str, str]:
+        calls.append(threading.current_thread().name)
+        return {"echo": text}
+
+    temporary_kinds("unit_count", count)
+    runner = _cached_runner(ctx, executor, records)
+    first = await runner.run_cached(Step.of("unit_count", "x"))
+    second = await runner.run_cached(Step.of("unit_count", "x"))
+    other = await runner.run_cached(Step.of("unit_count", "x", flag=True))
+    assert first == ({"echo": "x"}, "miss")
+    assert second == ({"echo": "x"}, "l1")
+    assert other == ({"echo": "x"}, "miss")  # params are part of the key
+    assert len(calls) == 2
+    assert [r.cache for r in records] == ["miss", "l1", "miss"]
+    assert all(r.outcome == "ok" for r in records)
+
+
+async def test_cached_not_found_is_recorded_as_a_hit_and_other_errors_are_not_cached(
+    ctx: StepContext,
+    executor: ThreadPoolExecutor,
+    records: list[StepRecord],
+    temporary_kinds: Callable[..., None],
+) -> None:
+    calls: list[str] = []
+
+    def missing(_ctx: StepContext, text: str, _params: Mapping[str, Any]) -> None:
+        calls.append(text)
+        if text == "bad":
+            raise InvalidMolecule("not a molecule")
+        raise CompoundNotFound(f"no {text}", ["CHEMBL25"])
+
+    temporary_kinds("unit_missing", missing)
+    runner = _cached_runner(ctx, executor, records)
+    for _ in range(2):
+        with pytest.raises(CompoundNotFound) as caught:
+            await runner.run(Step.of("unit_missing", "nothing"))
+        assert caught.value.suggestions == ["CHEMBL25"]
+        with pytest.raises(InvalidMolecule):
+            await runner.run(Step.of("unit_missing", "bad"))
+    assert calls == ["nothing", "bad", "bad"]  # the invalid one is recomputed
+    assert [(r.outcome, r.cache) for r in records] == [
+        ("error", "miss"),
+        ("error", "miss"),
+        ("error", "l1"),
+        ("error", "miss"),
+    ]

@@ -275,6 +275,10 @@ class TieredCache:
             flight.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
 
+    def _shares(self, kind: str) -> bool:
+        """Whether values of ``kind`` go through L2 (not when there is no L2 at all)."""
+        return self.l2.state != "disabled" and self.policy.uses_l2(kind)
+
     # --- counting ----------------------------------------------------------------------
 
     def _count(self, tier: str, result: str) -> None:
@@ -305,7 +309,7 @@ class TieredCache:
         if envelope is not None:
             return envelope, L1
         self._count(L1, "miss")
-        if not self.policy.uses_l2(kind):
+        if not self._shares(kind):
             return None
         envelope = await self._l2_read(key)
         if envelope is None:
@@ -427,7 +431,7 @@ class TieredCache:
         """Compute and store ``key``; for expensive kinds, first defer to a pod computing it."""
         token = None
         lock = f"{key}:lock"
-        if self.policy.is_expensive(kind) and self.policy.uses_l2(kind):
+        if self.policy.is_expensive(kind) and self._shares(kind):
             token = await self.l2.acquire_lock(lock, self._lock_ttl_ms)
             if token is not None:
                 self._counters.locks_acquired += 1
@@ -511,7 +515,7 @@ class TieredCache:
         if generation != self._generation:
             return  # invalidated while computing: do not resurrect what was removed
         data = None
-        if self.policy.uses_l2(kind):
+        if self._shares(kind):
             try:
                 body = serialize(envelope)
             except CodecError as exc:
