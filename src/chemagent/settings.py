@@ -48,6 +48,15 @@ class Settings(BaseSettings):
         int,
         Field(ge=0, le=10_000_000, description="Step results kept in each worker's L1; 0: no L1."),
     ] = 10_000
+    cache_l1_max_bytes: Annotated[
+        int,
+        Field(
+            ge=1024,
+            le=1 << 40,
+            description="Most estimated bytes of step results in each worker's L1 (JSON "
+            "size; Python objects take ~1.2x). Larger results are not kept in L1.",
+        ),
+    ] = 128 * 1024 * 1024
     cache_ttl_seconds: Annotated[
         float,
         Field(

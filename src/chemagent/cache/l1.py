@@ -17,11 +17,19 @@ from cachetools import TLRUCache
 
 from chemagent.cache.codec import Envelope
 
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+"""Default bound on the estimated size of one worker's L1."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     envelope: Envelope
     retain_until: float
+    size: int
+
+
+def _size_of(entry: _Entry) -> int:
+    return entry.size
 
 
 def _retain_until(_key: str, entry: _Entry, _now: float) -> float:
@@ -40,24 +48,38 @@ class _CountingTLRU(TLRUCache[str, _Entry, float]):
 
 
 class L1Cache:
-    """At most ``maxsize`` envelopes, least recently used evicted first.
+    """At most ``maxsize`` envelopes and ``max_bytes``, least recently used evicted first.
+
+    Two bounds, because entries differ by three orders of magnitude: a property panel is
+    ~2 KiB in memory, a 1,000-hit search ~300 KiB. The count bounds bookkeeping, the bytes
+    bound memory. Sizes are estimates given by the caller (the JSON length of the value;
+    the decoded Python objects take about 1.2x that).
 
     Args:
         maxsize: most entries; 0 disables L1 (every get misses, every set is dropped).
+        max_bytes: most estimated bytes; an entry larger than this is not kept.
         clock: wall-clock seconds (epoch), the same clock the envelopes' times use.
     """
 
-    def __init__(self, maxsize: int, *, clock: Callable[[], float] = time.time) -> None:
-        if maxsize < 0:
-            raise ValueError("L1 size cannot be negative")
+    def __init__(
+        self,
+        maxsize: int,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if maxsize < 0 or max_bytes < 1:
+            raise ValueError("L1 size cannot be negative and max_bytes must be positive")
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self.too_large = 0
         self._clock = clock
         self._entries = self._new_store(evictions=0)
 
     def _new_store(self, *, evictions: int) -> _CountingTLRU | None:
         if not self.maxsize:
             return None
-        store = _CountingTLRU(self.maxsize, _retain_until, self._clock)
+        store = _CountingTLRU(self.max_bytes, _retain_until, self._clock, _size_of)
         store.evictions = evictions
         return store
 
@@ -83,10 +105,29 @@ class L1Cache:
         entry = self._entries.get(key)
         return entry.envelope if entry is not None else None
 
-    def set(self, key: str, envelope: Envelope, retain_until: float) -> None:
-        """Store ``envelope`` until ``retain_until`` (epoch seconds); a past time stores nothing."""
-        if self._entries is not None:
-            self._entries[key] = _Entry(envelope, retain_until)
+    @property
+    def bytes(self) -> int:
+        """The estimated size of the entries held."""
+        return int(self._entries.currsize) if self._entries is not None else 0
+
+    def set(self, key: str, envelope: Envelope, retain_until: float, size: int = 1) -> None:
+        """Store ``envelope`` until ``retain_until`` (epoch seconds); a past time stores nothing.
+
+        ``size`` is the entry's estimated bytes; one larger than ``max_bytes`` is dropped
+        (and counted in :attr:`too_large`), evicting nothing.
+        """
+        store = self._entries
+        if store is None:
+            return
+        if size > self.max_bytes:
+            self.too_large += 1
+            store.pop(key, None)
+            return
+        if key not in store:
+            store.expire()
+            while len(store) >= self.maxsize:
+                store.popitem()
+        store[key] = _Entry(envelope, retain_until, max(1, size))
 
     def delete(self, key: str) -> int:
         """Remove ``key``; returns 1 if it was there, else 0."""

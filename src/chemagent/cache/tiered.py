@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Protocol
 
+import orjson
+
 from chemagent.cache.codec import CodecError, Envelope, decode, frame, serialize
 from chemagent.cache.keys import CacheNamespace, Keyable
 from chemagent.cache.l1 import L1Cache
@@ -260,7 +262,14 @@ class TieredCache:
         """Plain counters per tier, the computations, and the L2 store's own numbers."""
         l1 = asdict(self._tiers[L1])
         del l1["errors"], l1["corrupt"]  # a dict lookup neither fails nor decodes
-        l1.update(entries=len(self.l1), evictions=self.l1.evictions, maxsize=self.l1.maxsize)
+        l1.update(
+            entries=len(self.l1),
+            evictions=self.l1.evictions,
+            maxsize=self.l1.maxsize,
+            bytes=self.l1.bytes,
+            max_bytes=self.l1.max_bytes,
+            too_large=self.l1.too_large,
+        )
         l2 = asdict(self._tiers[L2])
         l2.update(state=self.l2.state, store=self.l2.stats())
         return {"l1": l1, "l2": l2, **asdict(self._counters), "in_flight": len(self._flights)}
@@ -505,16 +514,25 @@ class TieredCache:
             return envelope.expires_at
         return envelope.expires_at + self.policy.retention_of(kind)
 
-    def _l1_set(self, key: str, kind: str, envelope: Envelope) -> None:
+    def _l1_set(self, key: str, kind: str, envelope: Envelope, size: int | None = None) -> None:
+        if not self.l1.enabled:
+            return
+        if size is None:
+            try:
+                size = len(orjson.dumps(envelope.value))  # ~1 GB/s: 0.3 ms for 1,000 hits
+            except TypeError:
+                self._counters.encode_errors += 1
+                log.warning("a %s value is not cacheable (not JSON-like); served uncached", kind)
+                return
         retain_until = self._retain_until(kind, envelope)
         if self.policy.l1_max_ttl is not None:
             retain_until = min(retain_until, self._clock() + self.policy.l1_max_ttl)
-        self.l1.set(key, envelope, retain_until)
+        self.l1.set(key, envelope, retain_until, size)
 
     async def _store(self, key: str, kind: str, envelope: Envelope, generation: int) -> None:
         if generation != self._generation:
             return  # invalidated while computing: do not resurrect what was removed
-        data = None
+        data, size = None, None
         if self._shares(kind):
             try:
                 body = serialize(envelope)
@@ -522,10 +540,11 @@ class TieredCache:
                 self._counters.encode_errors += 1
                 log.warning("a %s value is not cacheable (%s); served uncached", kind, exc)
                 return
+            size = len(body)
             data = (
                 frame(body) if len(body) <= OFFLOAD_ABOVE else await asyncio.to_thread(frame, body)
             )
-        self._l1_set(key, kind, envelope)
+        self._l1_set(key, kind, envelope, size)
         ttl = self._retain_until(kind, envelope) - self._clock()
         if data is not None and ttl > 0:
             await self.l2.set(key, data, ttl)
