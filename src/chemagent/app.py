@@ -15,7 +15,7 @@ from chemagent import __version__
 from chemagent.api.deadline import RequestDeadline
 from chemagent.api.errors import install_error_handlers
 from chemagent.api.plain_errors import JsonPlainErrors
-from chemagent.api.routes import compounds, health, metrics, query, search, tools
+from chemagent.api.routes import cache, compounds, health, metrics, query, search, tools
 from chemagent.api.routes.page import install_page
 from chemagent.api.state import AppState
 from chemagent.cache.sessions import MemorySessions, RedisSessions, SessionStore
@@ -133,17 +133,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, AppState]]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         # Here, not in the CLI: each worker process (uvicorn --workers, gunicorn) runs the
         # lifespan, while only the parent runs the CLI.
         configure_logging(settings.log_level, settings.log_format)
         state = await asyncio.to_thread(build_state, settings)
         log.info("library %s loaded: %d compounds", state.library.manifest.name, len(state.library))
         await state.cache.start()
+        warmer = cache.start_warmer(state)  # CHEMAGENT_CACHE_WARM_FILE, in the background
         try:
-            yield {"chemagent": state}
+            yield {"chemagent": state, cache.WARMER: warmer}
         finally:
             state.draining = True
+            await warmer.aclose()  # before the cache and the pool its steps run on
             await state.cache.aclose()  # background refreshes first: they use the pool
             state.executor.shutdown(wait=False, cancel_futures=True)
             await state.cache.l2.aclose()
@@ -161,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.max_body_bytes = settings.max_body_bytes
     install_error_handlers(app)
-    for module in (health, metrics, compounds, search, tools, query):
+    for module in (health, metrics, compounds, search, tools, query, cache):
         app.include_router(module.router)
     install_page(app)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)

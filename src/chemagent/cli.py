@@ -16,6 +16,9 @@ from rich.table import Table
 
 from chemagent.cli_support.ask import Question, ask_locally, ask_server
 from chemagent.cli_support.ask import sse_events as sse_events
+from chemagent.cli_support.cache import CLEAR_HELP as CACHE_CLEAR_HELP
+from chemagent.cli_support.cache import STATS_HELP as CACHE_STATS_HELP
+from chemagent.cli_support.cache import WARM_HELP as CACHE_WARM_HELP
 from chemagent.cli_support.output import console, err_console, print_json
 from chemagent.cli_support.report import QUERY_HELP, report
 from chemagent.errors import ChemAgentError
@@ -31,6 +34,11 @@ app = typer.Typer(
 )
 library_app = typer.Typer(help="Build and inspect compound library indexes.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
+cache_app = typer.Typer(
+    help="Inspect, clear and warm the step cache of a server (or fill Redis in-process).",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -321,3 +329,143 @@ def query_command(
         err_console.print("cancelled")
         raise typer.Exit(130) from None
     raise typer.Exit(report(status, body, as_json=as_json, verbose=verbose))
+
+
+# --- chemagent cache --------------------------------------------------------------------
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_http_url,
+        help="The server's base URL. \\[default: http://127.0.0.1:8000]",
+        show_default=False,
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CHEMAGENT_ADMIN_TOKEN",
+        show_envvar=True,
+        show_default=False,
+        help="The server's admin token (sent as a bearer token).",
+    ),
+]
+
+
+def _admin_token(token: str | None) -> str:
+    if not token:
+        err_console.print(
+            "[red]no_token:[/red] this needs the server's admin token: pass --token or set "
+            "CHEMAGENT_ADMIN_TOKEN.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    return token
+
+
+def _cache_outcome(
+    status: int, body: dict[str, Any], show: Callable[[dict[str, Any]], None], as_json: bool
+) -> int:
+    """Print a cache call's outcome (errors on stderr) and return its exit code."""
+    from chemagent.cli_support import cache as support
+
+    if status >= 400:
+        support.print_error(body)
+    elif as_json:
+        print_json(body)
+    else:
+        show(body)
+    return support.exit_code(status)
+
+
+@cache_app.command("stats", help=CACHE_STATS_HELP)
+def cache_stats(url: UrlOption = None, as_json: JsonFlag = False) -> None:
+    from chemagent.cli_support import cache as support
+
+    status, body = support.fetch_stats(url or support.DEFAULT_URL)
+    raise typer.Exit(_cache_outcome(status, body, support.print_stats, as_json))
+
+
+@cache_app.command("clear", help=CACHE_CLEAR_HELP)
+def cache_clear(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every entry of the server's cache namespace.")
+    ] = False,
+    kind: Annotated[
+        str | None, typer.Option(help="Every entry of one step kind, e.g. properties.")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="One cache key, as stored in Redis.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    from chemagent.cli_support import cache as support
+
+    if everything + (kind is not None) + (key is not None) != 1:
+        raise typer.BadParameter("give exactly one of --all, --kind KIND or --key KEY")
+    status, body = support.clear(
+        url or support.DEFAULT_URL, _admin_token(token), key=key, kind=kind, everything=everything
+    )
+    raise typer.Exit(_cache_outcome(status, body, support.print_invalidation, as_json))
+
+
+@cache_app.command("warm", help=CACHE_WARM_HELP)
+def cache_warm(
+    files_or_items: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="FILE_OR_ITEM",
+            help="Warm files and/or items (IDs, SMILES, quoted queries).",
+            show_default=False,
+        ),
+    ],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Compute here, into the Redis of CHEMAGENT_REDIS_URL, instead of on a server.",
+        ),
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 2 if any item failed.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from chemagent.cli_support import cache as support
+
+    if local and url is not None:
+        raise typer.BadParameter("--local computes in this process: leave out --url")
+    try:
+        items = support.read_items(files_or_items)
+    except ChemAgentError as exc:
+        err_console.print(f"[red]{exc.code}:[/red] {escape(exc.detail)}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not items:
+        err_console.print("[red]no_items:[/red] every item given is blank.")
+        raise typer.Exit(2)
+    admin_token = None if local else _admin_token(token)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    ) as progress:
+        task = progress.add_task("warming", total=len(items))
+
+        def advance(count: int) -> None:
+            progress.advance(task, count)
+
+        if admin_token is None:
+            status, body = support.warm_locally(items, _settings(), local_state, advance)
+        else:
+            status, body = support.warm_server(
+                url or support.DEFAULT_URL, admin_token, items, advance
+            )
+    code = _cache_outcome(status, body, support.print_warm_report, as_json)
+    if code == support.EXIT_OK and strict and body["failed"]:
+        code = support.EXIT_CALLER
+    raise typer.Exit(code)

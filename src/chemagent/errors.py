@@ -9,7 +9,10 @@
     │   ├── NotFound                    404 not_found
     │   │   └── CompoundNotFound        404 compound_not_found (with suggestions)
     │   ├── PayloadTooLarge             413 payload_too_large
-    │   └── Unauthorized                401 unauthorized
+    │   ├── Unauthorized                401 unauthorized (with WWW-Authenticate: Bearer)
+    │   ├── Forbidden                   403 forbidden
+    │   └── Conflict                    409 conflict
+    │       └── WarmInProgress          409 warm_in_progress
     └── ServiceError                    5xx: a dependency or a limit of ours
         ├── StepTimeout                 504 step_timeout
         ├── Overloaded                  503 overloaded
@@ -69,6 +72,25 @@ class PayloadTooLarge(UserInputError):
 class Unauthorized(UserInputError):
     code = "unauthorized"
     status = 401
+
+
+class Forbidden(UserInputError):
+    """The caller may not do this here, whatever credentials it sends (e.g. admin calls
+    on a server without an admin token)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class Conflict(UserInputError):
+    """The request clashes with work already under way; retry when it has finished."""
+
+    code = "conflict"
+    status = 409
+
+
+class WarmInProgress(Conflict):
+    code = "warm_in_progress"
 
 
 class ServiceError(ChemAgentError):

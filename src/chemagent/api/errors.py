@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from chemagent.errors import ChemAgentError, CompoundNotFound
+from chemagent.errors import ChemAgentError, CompoundNotFound, Unauthorized
 from chemagent.observability.context import current_request_id
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,16 @@ def validation_detail(errors: list[dict[str, Any]]) -> tuple[int, str, str]:
     return 422, "invalid_input", "Invalid request: " + "; ".join(sentences) + more + "."
 
 
+def _headers_of(exc: ChemAgentError) -> dict[str, str] | None:
+    """Headers an error's status calls for: when to retry a 503; how to authenticate
+    after a 401 (RFC 9110 requires ``WWW-Authenticate`` on every 401)."""
+    if exc.status == 503:
+        return {"Retry-After": "1"}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -95,8 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status >= 500:
             log.warning("service error: %s", exc.detail, extra={"error": exc.code})
         suggestions = exc.suggestions if isinstance(exc, CompoundNotFound) else None
-        headers = {"Retry-After": "1"} if exc.status == 503 else None
-        return error_response(exc.status, exc.code, exc.detail, suggestions, headers)
+        return error_response(exc.status, exc.code, exc.detail, suggestions, _headers_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
