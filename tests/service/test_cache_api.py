@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from chemagent.api.state import AppState
 from chemagent.app import create_app
+from chemagent.cache.sessions import MemorySessions
 from chemagent.execution.operations import Operations
 from chemagent.execution.step import Step
 from chemagent.steps.registry import get_kind
@@ -291,6 +292,19 @@ def test_warm_makes_later_requests_hits(admin: TestClient) -> None:
     again = admin.post("/v1/cache/warm", json={"items": items}, headers=ADMIN).json()
     assert again["steps_computed"] == 0
     assert again["steps_cached"] >= report["steps_computed"]
+
+
+def test_warmed_queries_leave_no_sessions_behind(admin: TestClient) -> None:
+    sessions = app_state(admin).sessions
+    assert isinstance(sessions, MemorySessions)  # no Redis here
+    before = len(sessions)
+    items = ["What is the LogP of aspirin?", "compounds similar to ibuprofen above 0.6"]
+    response = admin.post("/v1/cache/warm", json={"items": items}, headers=ADMIN)
+    assert response.json()["ok"] == 2
+    assert len(sessions) == before
+    asked = admin.post("/v1/query", json={"query": items[0]})
+    assert asked.status_code == 200
+    assert len(sessions) == before + 1  # a real query does
 
 
 def test_warm_reports_bad_items_without_failing(admin: TestClient) -> None:

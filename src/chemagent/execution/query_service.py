@@ -58,6 +58,8 @@ class QueryOptions:
     parallel: bool = True
     max_workers: int | None = None
     verbose: bool = False
+    remember: bool = True
+    """Store the exchange in the session (False for cache warming: no session is wanted)."""
 
 
 @dataclass
@@ -143,7 +145,10 @@ class QueryService:
             if intent.kind is IntentKind.UNKNOWN and self.classifier is not None:
                 intent = await self._classify(query, intent)
             outcome = await self._answer(intent, options, session_id, emitter)
-            if intent.kind not in (IntentKind.UNKNOWN, IntentKind.OUT_OF_SCOPE):
+            if options.remember and intent.kind not in (
+                IntentKind.UNKNOWN,
+                IntentKind.OUT_OF_SCOPE,
+            ):
                 await self._remember(session_id, query, intent, outcome)
             if outcome.ok:
                 await emitter.emit("result", 1.0, response=outcome.body)

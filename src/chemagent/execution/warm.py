@@ -309,7 +309,7 @@ class CacheWarmer:
         return True
 
     async def _query(self, item: str) -> WarmError | None:
-        outcome = await self.queries.run(item, QueryOptions())
+        outcome = await self.queries.run(item, QueryOptions(remember=False))
         body = outcome.body
         if not outcome.ok:
             return _error(item, str(body.get("error", "failed")), str(body.get("detail", "")))
