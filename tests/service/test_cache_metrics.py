@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from chemagent.app import create_app
+from chemagent.settings import Settings
 from tests.service.conftest import app_state, offline_settings
 
 
@@ -95,3 +96,40 @@ def test_unknown_not_found_is_cached_briefly(cached: TestClient) -> None:
         response = cached.get("/v1/compounds/CHEMBL424242424242")
         assert response.status_code == 404
     assert state.cache.stats()["negative_hits"] - before == 2
+
+
+def test_computations_entries_and_evictions_are_exported(cached: TestClient) -> None:
+    before = scrape(cached)
+    smiles = [f"OCC{'C' * n}N" for n in range(12, 15)]
+    for s in smiles:
+        assert cached.post("/v1/properties", json={"smiles": s}).status_code == 200
+        assert cached.post("/v1/properties", json={"smiles": s}).status_code == 200
+    after = scrape(cached)
+    computed = "chemagent_cache_computations_total"
+    assert delta(before, after, computed, step="properties") == 3  # not 6: three hits
+    assert delta(before, after, computed, step="parse") == 3
+    state = app_state(cached).cache
+    assert after["chemagent_cache_entries", frozenset({("tier", "l1")})] == state.l1.entries
+    assert after["chemagent_cache_bytes", frozenset({("tier", "l1")})] == state.l1.bytes > 0
+    assert after["chemagent_cache_evictions_total", frozenset({("tier", "l1")})] == (
+        state.l1.evictions
+    )
+
+
+def test_unreachable_redis_sets_the_degraded_gauge_and_readyz_says_so() -> None:
+    # Nothing listens on port 1: every Redis call fails at once (connection refused).
+    settings = Settings(library=None, chembl_url=None, redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").json()["redis"] == "ok"  # nothing tried yet
+        response = client.post("/v1/properties", json={"smiles": "CCCCCCCCCCCCCCCCCO"})
+        assert response.status_code == 200  # computed: Redis down is not an outage
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["redis"] == "degraded"
+        samples = scrape(client)
+        assert samples["chemagent_cache_l2_degraded", frozenset()] == 1
+        errors = (
+            "chemagent_cache_requests_total",
+            frozenset({("tier", "l2"), ("result", "error")}),
+        )
+        assert samples[errors] >= 1

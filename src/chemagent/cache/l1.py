@@ -106,6 +106,11 @@ class L1Cache:
         return entry.envelope if entry is not None else None
 
     @property
+    def entries(self) -> int:
+        """Entries held, expired ones not yet dropped included (no expiry pass: O(1))."""
+        return len(self._entries) if self._entries is not None else 0
+
+    @property
     def bytes(self) -> int:
         """The estimated size of the entries held."""
         return int(self._entries.currsize) if self._entries is not None else 0

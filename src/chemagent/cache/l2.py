@@ -389,6 +389,7 @@ class RedisL2:
         )
         self._latency: dict[str, Latency] = {"get": Latency(), "set": Latency()}
         self._telemetry = telemetry or NoTelemetry()
+        self._telemetry.l2_state("ok")
 
     @classmethod
     def from_url(
@@ -610,6 +611,7 @@ class RedisL2:
         self._last_failed = False
         self._breaker.success()
         if was_degraded:
+            self._telemetry.l2_state(self.state)
             log.info("redis L2 is answering again; shared cache restored")
 
     def _on_failure(self, op: str, exc: Exception) -> None:
@@ -626,6 +628,7 @@ class RedisL2:
             else f"{type(exc).__name__}: {exc}"
         )
         if was_ok:
+            self._telemetry.l2_state("degraded")
             log.warning("redis L2 %s failed (%s); serving without it", op, why)
         if was_closed and self._breaker.state is BreakerState.OPEN:
             log.warning(

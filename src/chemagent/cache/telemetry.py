@@ -26,6 +26,19 @@ class CacheTelemetry(Protocol):
         ``seconds``, whether it succeeded or failed."""
         ...
 
+    def computed(self, kind: str) -> None:
+        """A value of step ``kind`` was computed (once per computation, however many
+        callers awaited it)."""
+        ...
+
+    def l1_usage(self, entries: int, size: int, evictions: int) -> None:
+        """L1 now holds ``entries`` of ``size`` estimated bytes; ``evictions`` since start."""
+        ...
+
+    def l2_state(self, state: str) -> None:
+        """The L2 tier's state changed to ok, degraded or disabled."""
+        ...
+
 
 class NoTelemetry:
     """The default: reports nowhere."""
@@ -34,4 +47,13 @@ class NoTelemetry:
         pass
 
     def operation(self, tier: str, op: str, seconds: float) -> None:
+        pass
+
+    def computed(self, kind: str) -> None:
+        pass
+
+    def l1_usage(self, entries: int, size: int, evictions: int) -> None:
+        pass
+
+    def l2_state(self, state: str) -> None:
         pass

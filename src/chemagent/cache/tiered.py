@@ -487,6 +487,7 @@ class TieredCache:
         started = self._clock()
         timer = time.perf_counter()
         self._counters.computes += 1
+        self._telemetry.computed(kind)
         try:
             value = await compute()
         except Exception as exc:
@@ -528,6 +529,7 @@ class TieredCache:
         if self.policy.l1_max_ttl is not None:
             retain_until = min(retain_until, self._clock() + self.policy.l1_max_ttl)
         self.l1.set(key, envelope, retain_until, size)
+        self._telemetry.l1_usage(self.l1.entries, self.l1.bytes, self.l1.evictions)
 
     async def _store(self, key: str, kind: str, envelope: Envelope, generation: int) -> None:
         if generation != self._generation:

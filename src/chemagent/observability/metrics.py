@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from chemagent.execution.runner import StepRecord
@@ -48,12 +48,48 @@ CACHE_OPERATION_DURATION = Histogram(
 )
 
 
+CACHE_COMPUTATIONS = Counter(
+    "chemagent_cache_computations",
+    "Step values computed on a cache miss, by step kind: once per computation, however "
+    "many requests awaited it (the step histogram's cache=miss counts every request).",
+    ["step"],
+)
+CACHE_ENTRIES = Gauge(
+    "chemagent_cache_entries",
+    "Entries held by the in-process tier (l1), summed over live workers.",
+    ["tier"],
+    multiprocess_mode="livesum",
+)
+CACHE_BYTES = Gauge(
+    "chemagent_cache_bytes",
+    "Estimated bytes (JSON size) held by the in-process tier (l1), summed over live workers.",
+    ["tier"],
+    multiprocess_mode="livesum",
+)
+CACHE_EVICTIONS = Counter(
+    "chemagent_cache_evictions",
+    "Entries evicted from the in-process tier (l1) to make room (expiries not included).",
+    ["tier"],
+)
+CACHE_L2_DEGRADED = Gauge(
+    "chemagent_cache_l2_degraded",
+    "1 while the shared Redis tier is failing or skipped by its circuit breaker, else 0 "
+    "(the highest value over the live workers).",
+    multiprocess_mode="livemax",
+)
+
+
 class PrometheusCacheTelemetry:
     """The :class:`~chemagent.cache.telemetry.CacheTelemetry` that feeds the metrics above."""
 
     def __init__(self) -> None:
         self._requests: dict[tuple[str, str], Counter] = {}
         self._operations: dict[tuple[str, str], Histogram] = {}
+        self._computed: dict[str, Counter] = {}
+        self._entries = CACHE_ENTRIES.labels("l1")
+        self._bytes = CACHE_BYTES.labels("l1")
+        self._evicted = CACHE_EVICTIONS.labels("l1")
+        self._evictions_seen = 0
 
     def request(self, tier: str, result: str) -> None:
         child = self._requests.get((tier, result))
@@ -66,6 +102,22 @@ class PrometheusCacheTelemetry:
         if child is None:
             child = self._operations[tier, op] = CACHE_OPERATION_DURATION.labels(tier, op)
         child.observe(seconds)
+
+    def computed(self, kind: str) -> None:
+        child = self._computed.get(kind)
+        if child is None:
+            child = self._computed[kind] = CACHE_COMPUTATIONS.labels(kind)
+        child.inc()
+
+    def l1_usage(self, entries: int, size: int, evictions: int) -> None:
+        self._entries.set(entries)
+        self._bytes.set(size)
+        if evictions > self._evictions_seen:
+            self._evicted.inc(evictions - self._evictions_seen)
+        self._evictions_seen = evictions
+
+    def l2_state(self, state: str) -> None:
+        CACHE_L2_DEGRADED.set(1 if state == "degraded" else 0)
 
 
 class StepHistogram:
