@@ -16,10 +16,11 @@
     parallel wall p50. The executor's own ``ExecutionMetrics`` (speedup = sum of node
     times / wall, parallelization ratio) are reported alongside.
 
-    Every repetition recomputes: there is no step cache yet, and each run is checked to
-    report ``steps_cached == 0``. When the cache issue lands, this benchmark must keep
-    bypassing it (a runner built without a cache, or a cache cleared between runs), or the
-    serial runs after the first would measure cache hits.
+    Every repetition recomputes: the runner is the app's (``build_state``) with the step
+    cache off (``cache_l1_size=0``, no Redis), so each step goes through the cache lookup
+    and misses, as on a server with ``CHEMAGENT_CACHE_L1_SIZE=0``; each run is checked to
+    report ``steps_cached == 0``. With the cache on, the serial runs after the first would
+    measure cache hits, not computation.
 
     Two scenarios use step kinds registered in this process only (removed afterwards):
     ``network_sleep`` (``bench_sleep`` sleeps 20 ms in the executor thread, like a blocking
@@ -46,7 +47,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +80,14 @@ NEW_SMILES = (
 )
 SMARTS = ("S(=O)(=O)N", "C(=O)[OH]", "c1ccccc1", "C(=O)N", "[#7;R]", "[F,Cl,Br,I]")
 TYPICAL_QUERY = f"Compare the LogP of {NAMES}"
-# The server's pool as in (b); no step cache (L1 off, no Redis) so every request recomputes.
-SERVER_ENV = {"CHEMAGENT_MAX_WORKERS": str(POOL_THREADS), "CHEMAGENT_CACHE_L1_SIZE": "0"}
+# The server's pool as in (b); no step cache (L1 off, no Redis, nothing warmed at start) so
+# every request recomputes, whatever CHEMAGENT_* the calling shell has set.
+SERVER_ENV = {
+    "CHEMAGENT_MAX_WORKERS": str(POOL_THREADS),
+    "CHEMAGENT_CACHE_L1_SIZE": "0",
+    "CHEMAGENT_REDIS_URL": "",
+    "CHEMAGENT_CACHE_WARM_FILE": "",
+}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -320,15 +326,25 @@ def _short(query: str, width: int = 90) -> str:
     return query if len(query) <= width else query[: width - 3] + "..."
 
 
-def _context() -> Any:
-    from chemagent.chem.molecule import MoleculeLimits
-    from chemagent.library.load import load
-    from chemagent.steps.context import StepContext
+def _uncached_state() -> Any:
+    """The app's state (``build_state``) with the step cache off: no L1, no Redis.
 
-    context = StepContext(library=load(), limits=MoleculeLimits(), max_results=1000)
-    context.warm()
-    context.library.substructure_index()  # built lazily: not inside the first timed run
-    return context
+    Every step still goes through the cache's lookup and misses, as on the server run with
+    ``CHEMAGENT_CACHE_L1_SIZE=0``, so serial vs parallel compares computation, not hits.
+    """
+    from chemagent.app import build_state
+    from chemagent.settings import Settings
+
+    settings = Settings(
+        cache_l1_size=0,
+        redis_url=None,
+        cache_warm_file=None,
+        max_workers=POOL_THREADS,
+        step_timeout_seconds=30.0,
+    )
+    state = build_state(settings)
+    state.library.substructure_index()  # built lazily: not inside the first timed run
+    return state
 
 
 async def _execute(executor: Any, scenario: Scenario, parallel: bool, workers: int) -> Any:
@@ -402,19 +418,16 @@ def _summarize(scenario: Scenario, walls: dict[str, list[float]], mets: Any) -> 
 def parallel_plans(repeats: int) -> dict[str, Any]:
     """Serial vs parallel execution of plans with independent nodes, interleaved."""
     from chemagent.execution.plan_runner import PlanExecutor
-    from chemagent.execution.runner import StepRunner
 
-    context = _context()
-    pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="bench-cpu")
-    runner = StepRunner(context, pool, step_timeout=30.0, max_pending=1024)
-    executor = PlanExecutor(runner)
+    state = _uncached_state()
+    executor = PlanExecutor(state.runner)
     load_before = os.getloadavg()[0]
     try:
         with temporary_kinds():
-            items = scenarios(context.library)
+            items = scenarios(state.library)
             raw = asyncio.run(_measure(executor, items, repeats))
     finally:
-        pool.shutdown(wait=True)
+        state.executor.shutdown(wait=True)
     result: dict[str, Any] = {
         "loadavg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "repeats": repeats,
@@ -448,13 +461,11 @@ def _ok(response: Any) -> None:
 def http_query(repeats: int) -> dict[str, Any]:
     """``POST /v1/query`` of one typical query, parallel true vs false, vs in-process."""
     from chemagent.execution.plan_runner import PlanExecutor
-    from chemagent.execution.runner import StepRunner
     from chemagent.query.intent import parse
     from chemagent.query.planner import plan
 
-    context = _context()
-    pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="bench-cpu")
-    executor = PlanExecutor(StepRunner(context, pool, step_timeout=30.0, max_pending=1024))
+    state = _uncached_state()
+    executor = PlanExecutor(state.runner)
     loop = asyncio.new_event_loop()
 
     def in_process() -> None:
@@ -511,7 +522,7 @@ def http_query(repeats: int) -> dict[str, Any]:
                     times[name].append(time.perf_counter() - started)
     finally:
         loop.close()
-        pool.shutdown(wait=True)
+        state.executor.shutdown(wait=True)
     stats = {k: _stats(v) for k, v in times.items()}
     stats.update({k: _stats(v) for k, v in server_wall.items()})
     result = {
@@ -689,8 +700,10 @@ def _parallel_section(p: dict[str, Any]) -> list[str]:
         "`ExecutionMetrics.speedup` (sum of node times / wall, p50 over runs) and *par. ratio*",
         "its `parallelization_ratio`, both at 4 workers. *CPU/wall* is the process's CPU",
         "seconds (all threads) per wall second during a run, p50: about 1 means one core was",
-        "busy, 2 both. No step cache exists yet and every run is checked to report",
-        "`steps_cached == 0`: each repetition recomputes. Load average (1 min) before/after:",
+        "busy, 2 both. The runner is the app's (`build_state`) with the step cache off",
+        "(`cache_l1_size=0`, no Redis): every step looks up the cache and misses, and every",
+        "run is checked to report `steps_cached == 0`, so each repetition recomputes and the",
+        "speedups are about computation. Load average (1 min) before/after:",
         f"{p['loadavg_1min'][0]} / {p['loadavg_1min'][1]} on a 2-CPU machine shared with "
         "other work.",
         "",
@@ -781,7 +794,7 @@ def _http_section(h: dict[str, Any]) -> list[str]:
         return [*out, f"Not measured: {h.get('skipped') or h.get('error') or 'not run'}."]
     s, r = h["stats"], h["ratios"]
     out += [
-        f"Server: `{h['command']}` (L1 cache off; each response is checked for",
+        f"Server: `{h['command']}` (step cache off: no L1, no Redis; each response is checked for",
         f"`steps_cached == 0`). Query: `{h['query']}`, sent {h['repeats']} times each with",
         "`parallel` true (`max_workers` 4) and false, `verbose` on, over one keep-alive",
         "connection, interleaved with the same query parsed, planned and executed in the",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import bench_cache
 import bench_query
 
 Row = tuple[str, str, str, str, str, str]
@@ -141,6 +142,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
         )
     out += bench_query.summary_rows(results)
+    out += bench_cache.summary_rows(results)
     return out
 
 
@@ -239,6 +241,7 @@ def _render_markdown(results: dict[str, Any], raw_name: str) -> str:
     out += _properties_section(results.get("properties", {}))
     out += _moses_section(results)
     out += bench_query.markdown_section(results)
+    out += bench_cache.markdown_section(results)
     out += _analysis_section()
     out += _method_section()
     return "\n".join(out) + "\n"
@@ -556,6 +559,6 @@ def _method_section() -> list[str]:
         "- MOSES data live in `benchmarks/.data/` and results in `benchmarks/results/`;",
         "  both are gitignored. `--quick` runs fewer repeats and molecules; `--skip-moses`",
         "  skips section 3; `--rebuild-moses` forces a new index build.",
-        "- `--only PART[,PART...]` (platform, startup, properties, moses, query) measures a",
-        "  subset and never rewrites this file.",
+        "- `--only PART[,PART...]` (platform, startup, properties, moses, query, cache)",
+        "  measures a subset and never rewrites this file.",
     ]

@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_cache
 import bench_properties
 import bench_query
 import bench_startup
@@ -33,7 +34,7 @@ from harness import RESULTS, ROOT, bare_uvicorn_latency, loopback_latency, machi
 from report import render_markdown, render_table
 
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-PARTS = ("platform", "startup", "properties", "moses", "query")
+PARTS = ("platform", "startup", "properties", "moses", "query", "cache")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -116,6 +117,12 @@ def main(argv: list[str]) -> int:
     if wanted("query"):
         _step("query", results, lambda: bench_query.run(quick=quick))
         _step("query_http", results, lambda: bench_query.run_http(quick=quick))
+    if wanted("cache"):
+        with bench_cache.RedisProcess() as redis:  # started by the first part that needs it
+            _step("cache_inprocess", results, lambda: bench_cache.in_process(redis, quick))
+            _step("cache_http", results, lambda: bench_cache.http(redis, quick))
+            _step("cache_zipf", results, lambda: bench_cache.zipf(quick))
+            _step("cache_redis", results, lambda: bench_cache.redis_round_trip(redis, quick))
     if not args.skip_moses and wanted("moses"):
         import bench_similarity
         import moses_data
