@@ -9,7 +9,7 @@ hits the baseline and the measurement alike.
 - ``step``: the whole server-side work of the request, in-process: the ``parse`` step
   (canonicalize) and the ``properties`` step (standardize, InChI x2, panel).
 - ``http cold``: each molecule's first request; ``http warm``: the same molecules again.
-  With no cache yet, warm ~= cold; once the cache lands, warm should fall to ~the HTTP floor.
+  Warm requests are L1 hits of the step cache, so warm should be about the HTTP floor.
 - ``http floor``: GET /healthz, the cost of a request that does no work.
 """
 
