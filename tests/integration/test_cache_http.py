@@ -95,7 +95,7 @@ SHARED_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/similarity", {"query": NAPROXEN, "threshold": 0.4}),
     ("POST", "/v1/properties", {"smiles": UNLISTED}),
 ]
-L2_KINDS = ("resolve", "similarity", "properties")
+L2_KINDS = ("parse", "resolve", "similarity", "properties")
 
 
 def test_two_apps_share_one_redis_a_computes_b_serves_from_l2(
@@ -114,7 +114,7 @@ def test_two_apps_share_one_redis_a_computes_b_serves_from_l2(
         assert from_b == from_a
         assert b.tiers("similarity", "properties") == ["l2", "l2"]
         assert b.tiers(*L2_KINDS) == ["l2"] * len(b.tiers(*L2_KINDS))
-        # B computed only the kinds that never go to Redis (SMILES parsing, ~50 µs).
+        # B computed only the kinds that never go to Redis (ID lookups, ~16 µs).
         local = [r for r in b.records if r.cache == "miss"]
         assert {r.step.kind for r in local} <= LOCAL_ONLY
         assert b.computes == len(local)

@@ -13,8 +13,11 @@ Defaults, and why:
 - ``keep``, ``rank`` and ``compare`` are uncacheable: they reorder or filter records
   that are already in their input (the output of a cached step), take microseconds, and
   would only store a second copy of those records under a key hashing the whole input.
-- ``compound`` and ``parse`` are local (L1 only): an ID lookup or a SMILES
-  canonicalization (~50 µs) costs less than a Redis round trip (~300 µs on a LAN).
+- ``compound`` is local (L1 only): an ID lookup (16 µs) costs less than a Redis round
+  trip (~100-300 µs). ``parse`` is not, though its RDKit work is only ~0.12 ms: run
+  through the CPU pool on a busy server it measured 0.8-1.2 ms (the thread hop and the
+  GIL), more than an L2 read (~0.2-0.45 ms) that also leaves the pool free
+  (docs/BENCHMARKS.md, cache section).
 - ``similarity``, ``substructure``, ``filter`` and ``targets`` are expensive (a library
   scan, or an upstream call): a cold miss takes the cross-pod lock so one pod computes
   while the others wait briefly for its result.
@@ -34,7 +37,7 @@ DEFAULT_TTLS: Mapping[str, float] = MappingProxyType({"targets": 3600.0})
 DEFAULT_STALE_WHILE_REVALIDATE: Mapping[str, float] = MappingProxyType({"targets": 300.0})
 DEFAULT_STALE_IF_ERROR: Mapping[str, float] = MappingProxyType({"targets": DAY})
 UNCACHEABLE = frozenset({"keep", "rank", "compare"})
-LOCAL_ONLY = frozenset({"compound", "parse"})
+LOCAL_ONLY = frozenset({"compound"})
 EXPENSIVE = frozenset({"similarity", "substructure", "filter", "targets"})
 
 
