@@ -113,6 +113,10 @@ def make_sessions(settings: Settings) -> SessionStore:
             settings.redis_url,
             ttl=settings.session_ttl_seconds,
             max_sessions=settings.session_max_count,
+            deadline_seconds=settings.redis_timeout_seconds,
+            breaker_failures=settings.redis_breaker_failures,
+            breaker_reset_seconds=settings.redis_breaker_reset_seconds,
+            max_connections=settings.redis_max_connections,
         )
     return MemorySessions(ttl=settings.session_ttl_seconds, max_sessions=settings.session_max_count)
 

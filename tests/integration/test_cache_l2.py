@@ -21,13 +21,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection
 
-from chemagent.cache.l2 import (
-    DisabledL2,
-    L2Store,
-    RedisL2,
-    _BlockingSentinelPool,
-    parse_redis_url,
-)
+from chemagent.cache.l2 import DisabledL2, L2Store, RedisL2
+from chemagent.cache.redis_client import _BlockingSentinelPool, parse_redis_url
 from tests.blackhole import Blackhole, blackhole
 from tests.redis_server import RedisServer, free_port
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from redis.asyncio import Redis
 
 from chemagent.cache.sessions import HISTORY, RedisSessions
+from tests.blackhole import blackhole
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -64,3 +66,60 @@ async def test_redis_killed_sessions_degrade_to_process(redis_server: RedisServe
         assert [e["query"] for e in await store.history("t")] == ["after"]
     finally:
         await store.aclose()
+
+
+async def test_cancelled_session_calls_stay_cancelled(redis_server: RedisServer) -> None:
+    """A query cancelled mid-call ends cancelled (Python 3.11's wait_for can swallow it).
+
+    Without the guard, 60 of 80 such tasks kept running after cancel() on this machine.
+    """
+    store = RedisSessions.from_url(redis_server.url, ttl=60, max_sessions=100)
+
+    async def traffic(worker: int) -> None:
+        while True:
+            await store.append(f"c{worker}", {"query": "q"})
+            await store.history(f"c{worker}")
+
+    try:
+        for _ in range(10):
+            workers = [asyncio.create_task(traffic(w)) for w in range(8)]
+            await asyncio.sleep(0.03)
+            for worker in workers:
+                worker.cancel()
+            done, pending = await asyncio.wait(workers, timeout=2)
+            for worker in pending:
+                worker.cancel()
+            assert not pending, "a cancelled session call kept running"
+            assert all(worker.cancelled() for worker in done)
+        assert store.state == "ok"
+        assert len(await store.history("c0")) == HISTORY
+    finally:
+        await store.aclose()
+
+
+async def test_blackholed_redis_is_bounded_by_the_deadline() -> None:
+    """A Redis that accepts and never answers costs each call the deadline, then nothing."""
+    deadline = 0.1
+    with blackhole() as silent:
+        store = RedisSessions.from_url(
+            silent.url, ttl=60, max_sessions=10, deadline_seconds=deadline, breaker_failures=3
+        )
+        try:
+            waited: list[float] = []
+            for n in range(3):
+                started = time.perf_counter()
+                await store.append("s", {"query": f"q{n}"})  # no exception: kept in-process
+                waited.append(time.perf_counter() - started)
+            assert store.degraded
+            assert min(waited) >= deadline * 0.9  # really waited on the silent server
+            assert max(waited) < deadline + 0.1
+            started = time.perf_counter()
+            history = await store.history("s")  # breaker open: Redis not even tried
+            skipped = time.perf_counter() - started
+            assert [e["query"] for e in history] == ["q0", "q1", "q2"]
+            assert skipped < 0.005
+            stats = store.stats()
+            assert (stats["timeouts"], stats["short_circuits"]) == (3, 1)
+            assert stats["breaker_open"] == 1
+        finally:
+            await store.aclose()

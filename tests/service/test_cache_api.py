@@ -76,7 +76,8 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 def test_stats_describe_namespace_policy_and_tiers_without_a_token(admin: TestClient) -> None:
     body = stats(admin)
-    assert set(body) == {"namespace", "policy", "l1", "l2", "counters", "warm"}
+    assert set(body) == {"namespace", "policy", "l1", "l2", "counters", "broadcast", "warm"}
+    assert body["broadcast"] is None  # no Redis here: nothing to broadcast on
     namespace = body["namespace"]
     assert namespace["prefix"] == f"chemagent:v{namespace['schema_version']}:{namespace['build']}:"
     assert namespace["library_name"] == "chembl_approved_drugs"

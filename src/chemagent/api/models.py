@@ -466,6 +466,13 @@ class CacheStats(BaseModel):
     l1: L1TierStats
     l2: L2TierStats
     counters: CacheCounters
+    broadcast: dict[str, int] | None = Field(
+        None,
+        description="The invalidation broadcast between workers (with Redis; null without): "
+        "subscribed (0/1), attempts, disconnects, resyncs (L1 cleared after a reconnect), "
+        "published, publish_failures, received (applied), apply_errors, and the ignored "
+        "own, foreign (another namespace) and malformed messages.",
+    )
     warm: WarmReportBody | None = Field(
         description="The running warm of this worker, else its last one; null if none."
     )

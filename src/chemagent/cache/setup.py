@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from chemagent.cache.broadcast import InvalidationBroadcast
 from chemagent.cache.keys import SCHEMA, CacheNamespace
 from chemagent.cache.l1 import L1Cache
 from chemagent.cache.l2 import DisabledL2, L2Store, RedisL2
@@ -49,6 +50,20 @@ def l2_from(settings: Settings, telemetry: CacheTelemetry | None = None) -> L2St
     )
 
 
+def broadcast_from(
+    settings: Settings, l2: L2Store, namespace: CacheNamespace
+) -> InvalidationBroadcast | None:
+    """Cross-worker L1 invalidation on the L2's Redis; None without Redis (nothing to share).
+
+    It publishes through the L2's guarded client and subscribes on a connection of its own.
+    """
+    if not settings.redis_url or not isinstance(l2, RedisL2):
+        return None
+    return InvalidationBroadcast.from_url(
+        settings.redis_url, publisher=l2.guard, namespace=namespace
+    )
+
+
 def build_cache(
     settings: Settings,
     *,
@@ -56,13 +71,17 @@ def build_cache(
     known_kinds: Iterable[str],
     telemetry: CacheTelemetry | None = None,
 ) -> TieredCache:
-    """This worker's :class:`TieredCache`: its own L1, the shared L2 (or none)."""
+    """This worker's :class:`TieredCache`: its own L1, the shared L2 (or none), and the
+    invalidation broadcast between workers (with Redis; started by ``TieredCache.start``).
+    """
+    l2 = l2_from(settings, telemetry)
     return TieredCache(
-        L1Cache(settings.cache_l1_size),
-        l2_from(settings, telemetry),
+        L1Cache(settings.cache_l1_size, max_bytes=settings.cache_l1_max_bytes),
+        l2,
         policy_from(settings, known_kinds),
         namespace,
         telemetry=telemetry,
+        broadcast=broadcast_from(settings, l2, namespace),
     )
 
 

@@ -22,7 +22,7 @@ class CacheTelemetry(Protocol):
         ...
 
     def operation(self, tier: str, op: str, seconds: float) -> None:
-        """An operation ``op`` (get, set, delete, scan, lock, unlock) on ``tier`` took
+        """An operation ``op`` (get, set, delete, scan, lock, unlock, publish) on ``tier`` took
         ``seconds``, whether it succeeded or failed."""
         ...
 

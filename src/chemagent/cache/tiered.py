@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from chemagent.cache.broadcast import Broadcast, Invalidation
 from chemagent.cache.codec import CodecError, Envelope, decode, frame, serialize
 from chemagent.cache.keys import CacheNamespace, Keyable
 from chemagent.cache.l1 import L1Cache
@@ -155,6 +156,9 @@ class TieredCache:
         lock_poll_seconds: the L2 poll interval while waiting.
         lock_ttl_ms: how long a lock lives if its owner dies before releasing it.
         telemetry: receives every lookup outcome and L1/L2 read latency (metrics).
+        broadcast: tells the other workers what :meth:`invalidate` removed and clears
+            from this worker's L1 what they removed (:mod:`chemagent.cache.broadcast`);
+            None without Redis.
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class TieredCache:
         lock_poll_seconds: float = 0.02,
         lock_ttl_ms: int = 10_000,
         telemetry: CacheTelemetry | None = None,
+        broadcast: Broadcast | None = None,
     ) -> None:
         if lock_poll_seconds <= 0 or lock_wait_seconds < 0 or xfetch_beta < 0:
             raise ValueError("lock_poll_seconds must be positive; waits and beta >= 0")
@@ -191,6 +196,7 @@ class TieredCache:
         self._tiers = {L1: _TierStats(), L2: _TierStats()}
         self._counters = _Counters()
         self._telemetry = telemetry or NoTelemetry()
+        self.broadcast = broadcast
 
     def key_for(self, step: Keyable, step_version: int) -> str:
         """The cache key of ``step`` (see :meth:`CacheNamespace.key_for`)."""
@@ -236,27 +242,51 @@ class TieredCache:
     ) -> int:
         """Remove entries from L1 and L2: one key, every key of a kind, or everything.
 
-        Only this worker's L1 is cleared; other workers' L1 entries live at most
-        ``policy.l1_max_ttl``. Computations in flight finish but are not stored.
+        This worker's L1 and L2 are cleared here, then (with a broadcast) every other
+        worker clears its L1 the same way, within milliseconds; without one, or while
+        Redis is down, their L1 entries live at most ``policy.l1_max_ttl``. Computations
+        in flight finish but are not stored.
 
         Returns:
-            The number of entries removed (the larger of the two tiers' counts).
+            The number of entries removed here (the larger of the two tiers' counts).
 
         Raises:
-            ValueError: not exactly one of ``key``, ``kind``, ``everything``, or a key
-                outside this namespace.
+            ValueError: not exactly one of ``key``, ``kind``, ``everything``, a key
+                outside this namespace, or a kind that cannot be part of a key.
         """
         if (key is not None) + (kind is not None) + everything != 1:
             raise ValueError("invalidate exactly one of: key, kind, everything")
+        if key is not None and not key.startswith(self.namespace.prefix):
+            raise ValueError(f"{key!r} is not a key of this cache namespace")
+        target = Invalidation(key, kind, everything)
         self._generation += 1
-        if key is not None:
-            if not key.startswith(self.namespace.prefix):
-                raise ValueError(f"{key!r} is not a key of this cache namespace")
-            return max(self.l1.delete(key), await self.l2.delete([key]))
-        if kind is not None:
-            prefix = self.namespace.kind_prefix(kind)
-            return max(self.l1.delete_prefix(prefix), await self.l2.delete_prefix(prefix))
-        return max(self.l1.clear(), await self.l2.delete_prefix(self.namespace.prefix))
+        removed = max(self._drop_from_l1(target), await self._drop_from_l2(target))
+        self._telemetry.l1_usage(self.l1.entries, self.l1.bytes, self.l1.evictions)
+        if self.broadcast is not None:  # after L2: a worker refilling L1 must find it gone
+            await self.broadcast.publish(target)
+        return removed
+
+    def _drop_from_l1(self, target: Invalidation) -> int:
+        if target.key is not None:
+            return self.l1.delete(target.key)
+        if target.kind is not None:
+            return self.l1.delete_prefix(self.namespace.kind_prefix(target.kind))
+        return self.l1.clear()
+
+    async def _drop_from_l2(self, target: Invalidation) -> int:
+        if target.key is not None:
+            return await self.l2.delete([target.key])
+        if target.kind is not None:
+            return await self.l2.delete_prefix(self.namespace.kind_prefix(target.kind))
+        return await self.l2.delete_prefix(self.namespace.prefix)
+
+    def _invalidated_elsewhere(self, target: Invalidation) -> None:
+        """Another worker invalidated ``target``: drop it from this worker's L1 too."""
+        if target.key is not None and not target.key.startswith(self.namespace.prefix):
+            return  # not a key of this namespace: nothing of ours
+        self._generation += 1  # computations in flight here are not stored either
+        self._drop_from_l1(target)
+        self._telemetry.l1_usage(self.l1.entries, self.l1.bytes, self.l1.evictions)
 
     def stats(self) -> dict[str, Any]:
         """Plain counters per tier, the computations, and the L2 store's own numbers."""
@@ -272,13 +302,25 @@ class TieredCache:
         )
         l2 = asdict(self._tiers[L2])
         l2.update(state=self.l2.state, store=self.l2.stats())
-        return {"l1": l1, "l2": l2, **asdict(self._counters), "in_flight": len(self._flights)}
+        return {
+            "l1": l1,
+            "l2": l2,
+            **asdict(self._counters),
+            "in_flight": len(self._flights),
+            "broadcast": self.broadcast.stats() if self.broadcast is not None else None,
+        }
 
     async def start(self) -> None:
-        """Start this worker's background work; call once from the app lifespan."""
+        """Start this worker's background work (the invalidation subscriber, with Redis);
+        call once from the app lifespan."""
+        if self.broadcast is not None:
+            self.broadcast.start(self._invalidated_elsewhere)
 
     async def aclose(self) -> None:
-        """Cancel the computations in flight (background refreshes); call before shutdown."""
+        """Stop the invalidation subscriber and cancel the computations in flight
+        (background refreshes); call before shutdown."""
+        if self.broadcast is not None:
+            await self.broadcast.aclose()
         flights = list(self._flights.values())
         for flight in flights:
             flight.cancel()

@@ -103,7 +103,8 @@ async def cache_stats(state: StateDep, warmer: WarmerDep) -> CacheStats:
             },
             "l1": stats["l1"],
             "l2": stats["l2"],
-            "counters": {k: v for k, v in stats.items() if k not in ("l1", "l2")},
+            "counters": {k: v for k, v in stats.items() if k not in ("l1", "l2", "broadcast")},
+            "broadcast": stats["broadcast"],
             "warm": warmer.last.to_dict() if warmer.last is not None else None,
         }
     )
