@@ -44,9 +44,10 @@ STATS_HELP = "\n\n".join(
 CLEAR_HELP = "\n\n".join(
     (
         "Remove cached results on a server: --all, --kind KIND or --key KEY.",
-        "Redis and the answering worker's L1 are cleared at once; other workers' L1 copies "
-        "expire within CHEMAGENT_CACHE_L1_MAX_TTL_SECONDS (300 s by default). Needs the "
-        "admin token (--token or CHEMAGENT_ADMIN_TOKEN).",
+        "Redis and every worker's L1 are cleared at once (other workers hear of it through "
+        "Redis); without Redis, or while it is down, other workers' L1 copies expire within "
+        "CHEMAGENT_CACHE_L1_MAX_TTL_SECONDS (300 s by default). Needs the admin token "
+        "(--token or CHEMAGENT_ADMIN_TOKEN).",
         "\b\nExit codes:\n"
         "  0  cleared\n"
         "  2  a caller error: no or wrong token, admin endpoints off, unknown kind\n"
@@ -284,8 +285,12 @@ def print_invalidation(body: dict[str, Any]) -> None:
     console.print(
         f"removed {body['deleted']} entr{'y' if body['deleted'] == 1 else 'ies'} "
         f"({body['scope']}{escape(target)}); Redis "
-        f"{body['l2']}. Other workers' L1 copies expire within "
-        "CHEMAGENT_CACHE_L1_MAX_TTL_SECONDS.",
+        f"{body['l2']}."
+        + (
+            ""
+            if body["l2"] == "ok"
+            else " Other workers' L1 copies expire within CHEMAGENT_CACHE_L1_MAX_TTL_SECONDS."
+        ),
         soft_wrap=True,
         highlight=False,
     )

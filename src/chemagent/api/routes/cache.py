@@ -132,9 +132,10 @@ async def invalidate_cache(
 ) -> CacheInvalidation:
     """Needs the admin token. Send exactly one of `key`, `kind`, `all=true`.
 
-    Redis (L2) and the L1 of the worker that answers are cleared at once. Other workers'
-    L1 copies are not: they live at most CHEMAGENT_CACHE_L1_MAX_TTL_SECONDS (300 s by
-    default). Query sessions are never removed.
+    Redis (L2) and the L1 of the worker that answers are cleared at once; with Redis, every
+    other worker and pod clears its L1 within milliseconds (a Redis pub/sub broadcast).
+    Without Redis, or while it is down, other workers' L1 copies live at most
+    CHEMAGENT_CACHE_L1_MAX_TTL_SECONDS (300 s by default). Query sessions are never removed.
     """
     chosen = [name for name, value in (("key", key), ("kind", kind)) if value is not None]
     if everything:
