@@ -935,3 +935,34 @@ def test_l1_size_zero_is_disabled(clock: FakeClock) -> None:
     assert l1.clear() == 0
     with pytest.raises(ValueError, match="negative"):
         L1Cache(-1)
+
+
+async def test_fast_expensive_kinds_stop_taking_the_lock(
+    make_cache: MakeCache, clock: FakeClock, l2: FakeL2
+) -> None:
+    """The lock costs three Redis round trips: not worth it for a 0.5 ms search."""
+    cache = make_cache(lock_above_seconds=0.005)
+    fast = Step.of("similarity", "C", threshold=0.7)
+    await cache.get_or_compute(fast, 1, Computation("v", clock=clock, takes=0.0005))
+    assert l2.calls["acquire_lock"] == 1  # unknown cost: assume slow
+    await cache.get_or_compute(SIM, 1, Computation("w", clock=clock, takes=0.0005))
+    assert l2.calls["acquire_lock"] == 1  # now known to be fast
+    for n in range(3):
+        step = Step.of("substructure", f"c1ccccc1{'C' * n}")
+        await cache.get_or_compute(step, 1, Computation("s", clock=clock, takes=0.05))
+    assert l2.calls["acquire_lock"] == 4  # every slow cold miss takes it
+
+
+async def test_a_kind_that_becomes_slow_takes_the_lock_again(
+    make_cache: MakeCache, clock: FakeClock, l2: FakeL2
+) -> None:
+    cache = make_cache(lock_above_seconds=0.005)
+    for n in range(2):
+        step = Step.of("similarity", "C" * (n + 1))
+        await cache.get_or_compute(step, 1, Computation("v", clock=clock, takes=0.0001))
+    assert l2.calls["acquire_lock"] == 1
+    # A much bigger library (or a loaded machine): the moving average climbs past 5 ms.
+    for n in range(2, 6):
+        step = Step.of("similarity", "C" * (n + 1))
+        await cache.get_or_compute(step, 1, Computation("v", clock=clock, takes=0.1))
+    assert l2.calls["acquire_lock"] >= 2

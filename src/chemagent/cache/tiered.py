@@ -155,6 +155,10 @@ class TieredCache:
             pod holding the lock before computing itself.
         lock_poll_seconds: the L2 poll interval while waiting.
         lock_ttl_ms: how long a lock lives if its owner dies before releasing it.
+        lock_above_seconds: an expensive kind takes the lock only while its computations
+            take at least this long (a moving average; unknown counts as slow). Taking,
+            checking and releasing the lock costs three Redis round trips: on the bundled
+            library a similarity search (0.5 ms) is cheaper than that.
         telemetry: receives every lookup outcome and L1/L2 read latency (metrics).
         broadcast: tells the other workers what :meth:`invalidate` removed and clears
             from this worker's L1 what they removed (:mod:`chemagent.cache.broadcast`);
@@ -175,6 +179,7 @@ class TieredCache:
         lock_wait_seconds: float = 0.2,
         lock_poll_seconds: float = 0.02,
         lock_ttl_ms: int = 10_000,
+        lock_above_seconds: float = 0.005,
         telemetry: CacheTelemetry | None = None,
         broadcast: Broadcast | None = None,
     ) -> None:
@@ -191,6 +196,8 @@ class TieredCache:
         self._lock_polls = math.ceil(lock_wait_seconds / lock_poll_seconds)
         self._lock_poll = lock_poll_seconds
         self._lock_ttl_ms = lock_ttl_ms
+        self._lock_above = lock_above_seconds
+        self._compute_seconds: dict[str, float] = {}  # moving average per kind
         self._flights: dict[str, _Flight] = {}
         self._generation = 0
         self._tiers = {L1: _TierStats(), L2: _TierStats()}
@@ -325,6 +332,10 @@ class TieredCache:
         for flight in flights:
             flight.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
+
+    def _slow(self, kind: str) -> bool:
+        """Whether computing ``kind`` takes long enough to be worth the cross-pod lock."""
+        return self._compute_seconds.get(kind, math.inf) >= self._lock_above
 
     def _shares(self, kind: str) -> bool:
         """Whether values of ``kind`` go through L2 (not when there is no L2 at all)."""
@@ -482,7 +493,7 @@ class TieredCache:
         """Compute and store ``key``; for expensive kinds, first defer to a pod computing it."""
         token = None
         lock = f"{key}:lock"
-        if self.policy.is_expensive(kind) and self._shares(kind):
+        if self.policy.is_expensive(kind) and self._shares(kind) and self._slow(kind):
             token = await self.l2.acquire_lock(lock, self._lock_ttl_ms)
             if token is not None:
                 self._counters.locks_acquired += 1
@@ -546,7 +557,10 @@ class TieredCache:
         finally:
             self._counters.compute_seconds_sum += time.perf_counter() - timer
         now = self._clock()
-        envelope = Envelope(value, now, max(now - started, 0.0), now + self.policy.ttl_of(kind))
+        took = max(now - started, 0.0)
+        average = self._compute_seconds.get(kind)
+        self._compute_seconds[kind] = took if average is None else 0.8 * average + 0.2 * took
+        envelope = Envelope(value, now, took, now + self.policy.ttl_of(kind))
         await self._store(key, kind, envelope, generation)
         return envelope
 
