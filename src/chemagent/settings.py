@@ -91,6 +91,16 @@ class Settings(BaseSettings):
             "list) computed into the cache at start-up, in the background."
         ),
     ] = None
+    cache_lock_above_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=600,
+            description="A cold miss of an expensive step kind (searches, upstream calls) "
+            "takes the cross-pod Redis lock only while that kind's computations average at "
+            "least this long; 0: always.",
+        ),
+    ] = 0.005
     redis_timeout_seconds: Annotated[
         float,
         Field(

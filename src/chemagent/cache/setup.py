@@ -82,6 +82,7 @@ def build_cache(
         namespace,
         telemetry=telemetry,
         broadcast=broadcast_from(settings, l2, namespace),
+        lock_above_seconds=settings.cache_lock_above_seconds,
     )
 
 
