@@ -420,7 +420,9 @@ def test_two_processes_on_one_redis_compute_a_cold_search_at_most_once_each(
     computed = [d["sets"] for d in delta]
     for d in delta:
         assert d["sets"] <= 1, delta  # at most one computation per process
-        assert d["locks"] == 1, delta  # one flight per process (single-flight), one lock
+        # One flight per process (single-flight), so at most one lock attempt; none when
+        # the other process's value was already in Redis by the time this one missed L1.
+        assert d["locks"] <= 1, delta
         assert d["miss"] + d["l2"] + d["l1"] == 8, delta
         assert (d["miss"] > 0) == (d["sets"] == 1), delta  # "miss" callers awaited our own
     assert 1 <= sum(computed) <= 2
