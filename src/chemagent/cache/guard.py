@@ -143,6 +143,7 @@ class GuardedRedis:
         client_name: str = "chemagent-l2",
         telemetry: CacheTelemetry | None = None,
         role: Role = L2_ROLE,
+        on_state: Callable[[str], None] | None = None,
     ) -> GuardedRedis:
         """A guarded client on ``url``; nothing connects until the first call.
 
@@ -158,6 +159,7 @@ class GuardedRedis:
             client_name: shown by ``CLIENT LIST`` on the server.
             telemetry: receives the duration of every call that reached Redis.
             role: names this client in logs and metrics.
+            on_state: called with the new :attr:`state` when it changes.
 
         Raises:
             ValueError: a malformed URL (see :func:`~chemagent.cache.redis_client.parse_redis_url`).
@@ -173,6 +175,7 @@ class GuardedRedis:
             max_in_flight=max_connections if isinstance(client, RedisCluster) else None,
             telemetry=telemetry,
             role=role,
+            on_state=on_state,
         )
 
     @property

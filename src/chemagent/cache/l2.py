@@ -16,9 +16,8 @@ from typing import Any, Protocol
 
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from chemagent.cache.breaker import CircuitBreaker
 from chemagent.cache.guard import L2_ROLE, Failed, GuardedRedis
-from chemagent.cache.redis_client import ClientOptions, RedisClient, build_client
+from chemagent.cache.redis_client import RedisClient
 from chemagent.cache.telemetry import CacheTelemetry, NoTelemetry
 
 SCAN_COUNT = 500
@@ -111,38 +110,18 @@ class RedisL2:
     """The L2 tier on Redis (plain, TLS, Sentinel or Cluster), failing open.
 
     Args:
-        client: a redis-py asyncio client; the store owns it (``aclose`` closes it).
-        deadline_seconds: the most one Redis call may take, connection wait included.
-        breaker: decides when to skip Redis; a fresh 5-failure/5-second one by default.
-        max_in_flight: bound on concurrent calls when the client's pool does not block
-            (Cluster); None when the pool itself is the bound.
-        telemetry: receives the duration of every call that reached Redis, and the
-            tier's state whenever it changes.
+        guard: the guarded client (deadline, breaker, fail-open); the store owns it
+            (``aclose`` closes its client). Build both with :meth:`from_url`.
+        telemetry: receives the tier's state whenever it changes (the guard reports the
+            duration of every call).
     """
 
-    def __init__(
-        self,
-        client: RedisClient,
-        *,
-        deadline_seconds: float = 0.05,
-        breaker: CircuitBreaker | None = None,
-        max_in_flight: int | None = None,
-        telemetry: CacheTelemetry | None = None,
-    ) -> None:
-        telemetry = telemetry or NoTelemetry()
-        self._guard = GuardedRedis(
-            client,
-            deadline_seconds=deadline_seconds,
-            breaker=breaker,
-            max_in_flight=max_in_flight,
-            telemetry=telemetry,
-            role=L2_ROLE,
-            on_state=telemetry.l2_state,
-        )
-        self._client = client
-        self._release_script = client.register_script(RELEASE_LOCK)
+    def __init__(self, guard: GuardedRedis, telemetry: CacheTelemetry | None = None) -> None:
+        self._guard = guard
+        self._client = guard.client
+        self._release_script = self._client.register_script(RELEASE_LOCK)
         self._counts = dict.fromkeys(("hits", "misses", "sets"), 0)
-        telemetry.l2_state("ok")
+        (telemetry or NoTelemetry()).l2_state("ok")
 
     @classmethod
     def from_url(
@@ -159,35 +138,27 @@ class RedisL2:
     ) -> RedisL2:
         """A store on ``url``; nothing connects until the first call.
 
-        Args:
-            url: see :mod:`chemagent.cache.redis_client` for the accepted forms.
-            deadline_seconds: per call; raise it for TLS to a distant Redis, where a new
-                connection's handshake alone can take longer than 50 ms.
-            breaker_failures: consecutive failures that open the breaker.
-            breaker_reset_seconds: how long Redis is skipped before one probe call.
-            max_connections: the pool bound; callers beyond it wait (within the deadline).
-            health_check_interval: seconds of idleness after which a connection is
-                PINGed before use.
-            client_name: shown by ``CLIENT LIST`` on the server.
-            telemetry: receives the duration of every call that reached Redis.
+        The arguments are :meth:`GuardedRedis.from_url`'s; ``telemetry`` also hears of
+        every change of the tier's state (ok <-> degraded).
 
         Raises:
             ValueError: a malformed URL (see
                 :func:`~chemagent.cache.redis_client.parse_redis_url`).
         """
-        options = ClientOptions(
-            deadline_seconds, max_connections, health_check_interval, client_name
-        )
-        client = build_client(url, options)
-        cluster = isinstance(client, RedisCluster)
-        breaker = CircuitBreaker(failures=breaker_failures, reset_seconds=breaker_reset_seconds)
-        return cls(
-            client,
+        telemetry = telemetry or NoTelemetry()
+        guard = GuardedRedis.from_url(
+            url,
             deadline_seconds=deadline_seconds,
-            breaker=breaker,
-            max_in_flight=max_connections if cluster else None,
+            breaker_failures=breaker_failures,
+            breaker_reset_seconds=breaker_reset_seconds,
+            max_connections=max_connections,
+            health_check_interval=health_check_interval,
+            client_name=client_name,
             telemetry=telemetry,
+            role=L2_ROLE,
+            on_state=telemetry.l2_state,
         )
+        return cls(guard, telemetry)
 
     @property
     def state(self) -> str:
