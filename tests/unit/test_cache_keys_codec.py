@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chemagent.cache import codec
-from chemagent.cache.codec import CodecError, Envelope, decode, encode
+from chemagent.cache.codec import CodecError, Envelope, decode, decode_sized, encode, serialize
 from chemagent.cache.keys import SCHEMA, CacheNamespace
 from chemagent.cache.policy import CachePolicy
 from chemagent.execution.step import Step
@@ -234,3 +234,11 @@ def test_inflating_past_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     bomb = bytes((codec.FORMAT_ZLIB,)) + zlib.compress(b" " * 100_000)
     with pytest.raises(CodecError, match="inflates past"):
         decode(bomb)
+
+
+def test_decoded_size_is_the_serialized_json_length() -> None:
+    for value in ({"a": 1}, {"hits": [{"chembl_id": f"CHEMBL{i}"} for i in range(500)]}):
+        envelope = Envelope(value, 1.0, 0.5, 2.0)
+        decoded, size = decode_sized(encode(envelope))
+        assert decoded == envelope
+        assert size == len(serialize(envelope))

@@ -108,6 +108,16 @@ def decode(data: bytes) -> Envelope:
         CodecError: empty, foreign or older-format bytes, a corrupt or truncated body, or
             an envelope whose fields are missing or of the wrong type.
     """
+    return decode_sized(data)[0]
+
+
+def decode_sized(data: bytes) -> tuple[Envelope, int]:
+    """:func:`decode`, also giving the length of the JSON body (uncompressed): the size
+    estimate L1 uses, as ``len(serialize(envelope))`` gives it on the way in.
+
+    Raises:
+        CodecError: as :func:`decode`.
+    """
     if not data:
         raise CodecError("empty value")
     header, body = data[0], data[1:]
@@ -119,7 +129,7 @@ def decode(data: bytes) -> Envelope:
         fields = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise CodecError(f"corrupt JSON body: {exc}") from exc
-    return _envelope_of(fields)
+    return _envelope_of(fields), len(body)
 
 
 def _inflate(body: bytes) -> bytes:

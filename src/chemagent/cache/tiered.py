@@ -43,7 +43,7 @@ from typing import Any, Protocol
 import orjson
 
 from chemagent.cache.broadcast import Broadcast, Invalidation
-from chemagent.cache.codec import CodecError, Envelope, decode, frame, serialize
+from chemagent.cache.codec import CodecError, Envelope, decode_sized, frame, serialize
 from chemagent.cache.keys import CacheNamespace, Keyable
 from chemagent.cache.l1 import L1Cache
 from chemagent.cache.l2 import L2Store
@@ -373,13 +373,16 @@ class TieredCache:
         self._count(L1, "miss")
         if not self._shares(kind):
             return None
-        envelope = await self._l2_read(key)
-        if envelope is None:
+        read = await self._l2_read(key)
+        if read is None:
             return None
-        self._l1_set(key, kind, envelope)
+        envelope, size = read
+        self._l1_set(key, kind, envelope, size)
         return envelope, L2
 
-    async def _l2_read(self, key: str, *, count: bool = True) -> Envelope | None:
+    async def _l2_read(self, key: str, *, count: bool = True) -> tuple[Envelope, int] | None:
+        """The envelope under ``key`` in L2 and its JSON size, or None (miss, failure,
+        value that does not decode)."""
         started = time.perf_counter()
         data = await self.l2.get(key)
         if count:
@@ -390,8 +393,8 @@ class TieredCache:
             return None
         try:
             if len(data) > OFFLOAD_ABOVE // 4:  # stored bodies are ~4x smaller than JSON
-                return await asyncio.to_thread(decode, data)
-            return decode(data)
+                return await asyncio.to_thread(decode_sized, data)
+            return decode_sized(data)
         except CodecError as exc:
             # A foreign or older value: a miss, overwritten by the computation that follows.
             self._tiers[L2].corrupt += 1
@@ -527,12 +530,15 @@ class TieredCache:
 
     async def _fresh_in_l2(self, key: str, kind: str, newer_than: float | None) -> Envelope | None:
         """A fresh envelope of ``key`` in L2 (computed after ``newer_than``), promoted to L1."""
-        envelope = await self._l2_read(key, count=False)
-        if envelope is None or self._clock() >= envelope.expires_at:
+        read = await self._l2_read(key, count=False)
+        if read is None:
+            return None
+        envelope, size = read
+        if self._clock() >= envelope.expires_at:
             return None
         if newer_than is not None and envelope.computed_at <= newer_than:
             return None
-        self._l1_set(key, kind, envelope)
+        self._l1_set(key, kind, envelope, size)
         return envelope
 
     async def _compute(self, key: str, kind: str, compute: Compute) -> Envelope:
@@ -574,7 +580,7 @@ class TieredCache:
     def _l1_set(self, key: str, kind: str, envelope: Envelope, size: int | None = None) -> None:
         if not self.l1.enabled:
             return
-        if size is None:
+        if size is None:  # L1-only kinds and no L2: nothing encoded the value yet
             try:
                 size = len(orjson.dumps(envelope.value))  # ~1 GB/s: 0.3 ms for 1,000 hits
             except TypeError:
