@@ -19,8 +19,9 @@ from chemagent.cache.codec import Envelope, decode, encode
 from chemagent.cache.keys import SCHEMA, CacheNamespace
 from chemagent.cache.l1 import L1Cache
 from chemagent.cache.l2 import L2Store
+from chemagent.cache.negative import NotFoundErrors
 from chemagent.cache.policy import CachePolicy
-from chemagent.cache.tiered import OFFLOAD_ABOVE, NotFoundErrors, TieredCache
+from chemagent.cache.tiered import OFFLOAD_ABOVE, TieredCache
 from chemagent.errors import CompoundNotFound, NotFound, UpstreamUnavailable
 from chemagent.execution.step import Step
 

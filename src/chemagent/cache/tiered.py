@@ -35,26 +35,27 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from chemagent.cache.accounts import L1, L2, Accounts
 from chemagent.cache.broadcast import Broadcast, Invalidation
 from chemagent.cache.codec import CodecError, Envelope, decode_sized, frame, serialize
 from chemagent.cache.keys import CacheNamespace, Keyable
 from chemagent.cache.l1 import L1Cache
 from chemagent.cache.l2 import L2Store
+from chemagent.cache.negative import NegativeErrors, NotFoundErrors
 from chemagent.cache.policy import CachePolicy
-from chemagent.cache.telemetry import CacheTelemetry, NoTelemetry
-from chemagent.errors import CompoundNotFound, NotFound
+from chemagent.cache.telemetry import CacheTelemetry
 
 log = logging.getLogger(__name__)
 
-L1, L2, MISS, STALE = "l1", "l2", "miss", "stale"
-"""The tiers :meth:`TieredCache.get_or_compute` reports."""
+MISS, STALE = "miss", "stale"
+"""With :data:`~chemagent.cache.accounts.L1` and ``L2``: the tiers
+:meth:`TieredCache.get_or_compute` reports."""
 
 Compute = Callable[[], Awaitable[Any]]
 
@@ -63,80 +64,6 @@ OFFLOAD_ABOVE = 256 * 1024
 compresses in ~2 ms, which would otherwise stall every request on this event loop; below
 it the thread hop (~50 µs) costs more than it saves."""
 _Flight = asyncio.Task[tuple[Envelope, str]]
-
-
-class NegativeErrors(Protocol):
-    """Which errors are cacheable "not found"s, and how to rebuild them from a cache entry."""
-
-    def dump(self, exc: BaseException) -> dict[str, Any] | None:
-        """A JSON-like payload if ``exc`` may be cached as a negative entry, else None."""
-        ...
-
-    def load(self, payload: Mapping[str, Any]) -> BaseException:
-        """The error to raise for a negative entry holding ``payload``."""
-        ...
-
-
-def _not_found_classes() -> dict[str, type[NotFound]]:
-    found: dict[str, type[NotFound]] = {}
-    pending: list[type[NotFound]] = [NotFound]
-    while pending:
-        cls = pending.pop()
-        found.setdefault(cls.code, cls)
-        pending.extend(cls.__subclasses__())
-    return found
-
-
-class NotFoundErrors:
-    """The default :class:`NegativeErrors`: chemagent's :class:`~chemagent.errors.NotFound`.
-
-    The payload is ``{"code", "detail", "status"}`` plus ``suggestions`` for a
-    :class:`~chemagent.errors.CompoundNotFound`; it is rebuilt as the class with that code.
-    """
-
-    def dump(self, exc: BaseException) -> dict[str, Any] | None:
-        if not isinstance(exc, NotFound):
-            return None
-        payload: dict[str, Any] = {"code": exc.code, "detail": exc.detail, "status": exc.status}
-        if isinstance(exc, CompoundNotFound):
-            payload["suggestions"] = list(exc.suggestions)
-        return payload
-
-    def load(self, payload: Mapping[str, Any]) -> BaseException:
-        detail = str(payload.get("detail") or "Not found.")
-        cls = _not_found_classes().get(str(payload.get("code")), NotFound)
-        if issubclass(cls, CompoundNotFound):
-            return cls(detail, [str(s) for s in payload.get("suggestions") or []])
-        return cls(detail)
-
-
-@dataclass
-class _TierStats:
-    hits: int = 0
-    misses: int = 0
-    errors: int = 0
-    stale: int = 0
-    corrupt: int = 0
-    latency_count: int = 0
-    latency_seconds_sum: float = 0.0
-
-
-@dataclass
-class _Counters:
-    computes: int = 0
-    compute_errors: int = 0
-    compute_seconds_sum: float = 0.0
-    coalesced: int = 0
-    bypassed: int = 0
-    encode_errors: int = 0
-    negative_stored: int = 0
-    negative_hits: int = 0
-    refreshes: int = 0
-    refresh_errors: int = 0
-    stale_if_error: int = 0
-    locks_acquired: int = 0
-    lock_waits: int = 0
-    lock_wait_hits: int = 0
 
 
 class TieredCache:
@@ -200,9 +127,8 @@ class TieredCache:
         self._compute_seconds: dict[str, float] = {}  # moving average per kind
         self._flights: dict[str, _Flight] = {}
         self._generation = 0
-        self._tiers = {L1: _TierStats(), L2: _TierStats()}
-        self._counters = _Counters()
-        self._telemetry = telemetry or NoTelemetry()
+        self._accounts = Accounts(telemetry)
+        self._counters = self._accounts.counters
         self.broadcast = broadcast
 
     def key_for(self, step: Keyable, step_version: int) -> str:
@@ -239,7 +165,7 @@ class TieredCache:
         now = self._clock()
         if now >= envelope.expires_at:
             return await self._serve_expired(key, kind, compute, envelope, tier, now)
-        self._count(tier, "hit")
+        self._accounts.count(tier, "hit")
         if not envelope.negative and self._xfetch_due(envelope, now):
             self._refresh(key, kind, compute, newer_than=envelope.computed_at)
         return self._open(envelope, tier)
@@ -268,7 +194,7 @@ class TieredCache:
         target = Invalidation(key, kind, everything)
         self._generation += 1
         removed = max(self._drop_from_l1(target), await self._drop_from_l2(target))
-        self._telemetry.l1_usage(self.l1.entries, self.l1.bytes, self.l1.evictions)
+        self._accounts.l1_usage(self.l1)
         if self.broadcast is not None:  # after L2: a worker refilling L1 must find it gone
             await self.broadcast.publish(target)
         return removed
@@ -293,29 +219,14 @@ class TieredCache:
             return  # not a key of this namespace: nothing of ours
         self._generation += 1  # computations in flight here are not stored either
         self._drop_from_l1(target)
-        self._telemetry.l1_usage(self.l1.entries, self.l1.bytes, self.l1.evictions)
+        self._accounts.l1_usage(self.l1)
 
     def stats(self) -> dict[str, Any]:
         """Plain counters per tier, the computations, and the L2 store's own numbers."""
-        l1 = asdict(self._tiers[L1])
-        del l1["errors"], l1["corrupt"]  # a dict lookup neither fails nor decodes
-        l1.update(
-            entries=len(self.l1),
-            evictions=self.l1.evictions,
-            maxsize=self.l1.maxsize,
-            bytes=self.l1.bytes,
-            max_bytes=self.l1.max_bytes,
-            too_large=self.l1.too_large,
-        )
-        l2 = asdict(self._tiers[L2])
-        l2.update(state=self.l2.state, store=self.l2.stats())
-        return {
-            "l1": l1,
-            "l2": l2,
-            **asdict(self._counters),
-            "in_flight": len(self._flights),
-            "broadcast": self.broadcast.stats() if self.broadcast is not None else None,
-        }
+        stats = self._accounts.snapshot(self.l1, self.l2)
+        stats["in_flight"] = len(self._flights)
+        stats["broadcast"] = self.broadcast.stats() if self.broadcast is not None else None
+        return stats
 
     async def start(self) -> None:
         """Start this worker's background work (the invalidation subscriber, with Redis);
@@ -341,36 +252,15 @@ class TieredCache:
         """Whether values of ``kind`` go through L2 (not when there is no L2 at all)."""
         return self.l2.state != "disabled" and self.policy.uses_l2(kind)
 
-    # --- counting ----------------------------------------------------------------------
-
-    def _count(self, tier: str, result: str) -> None:
-        stats = self._tiers[tier]
-        if result == "hit":
-            stats.hits += 1
-        elif result == "miss":
-            stats.misses += 1
-        elif result == "stale":
-            stats.stale += 1
-        else:
-            stats.errors += 1
-        self._telemetry.request(tier, result)
-
-    def _observe(self, tier: str, seconds: float) -> None:
-        stats = self._tiers[tier]
-        stats.latency_count += 1
-        stats.latency_seconds_sum += seconds
-        if tier == L1:  # the L2 store times its own calls, failures included
-            self._telemetry.operation(L1, "get", seconds)
-
     # --- reads -------------------------------------------------------------------------
 
     async def _lookup(self, key: str, kind: str) -> tuple[Envelope, str] | None:
         started = time.perf_counter()
         envelope = self.l1.get(key)
-        self._observe(L1, time.perf_counter() - started)
+        self._accounts.observe(L1, time.perf_counter() - started)
         if envelope is not None:
             return envelope, L1
-        self._count(L1, "miss")
+        self._accounts.count(L1, "miss")
         if not self._shares(kind):
             return None
         read = await self._l2_read(key)
@@ -386,10 +276,10 @@ class TieredCache:
         started = time.perf_counter()
         data = await self.l2.get(key)
         if count:
-            self._observe(L2, time.perf_counter() - started)
+            self._accounts.observe(L2, time.perf_counter() - started)
         if data is None:
             if count:
-                self._count(L2, "error" if self.l2.state == "degraded" else "miss")
+                self._accounts.count(L2, "error" if self.l2.state == "degraded" else "miss")
             return None
         try:
             if len(data) > OFFLOAD_ABOVE // 4:  # stored bodies are ~4x smaller than JSON
@@ -397,9 +287,9 @@ class TieredCache:
             return decode_sized(data)
         except CodecError as exc:
             # A foreign or older value: a miss, overwritten by the computation that follows.
-            self._tiers[L2].corrupt += 1
+            self._accounts.tiers[L2].corrupt += 1
             if count:
-                self._count(L2, "miss")
+                self._accounts.count(L2, "miss")
             log.warning("cache value under %s does not decode (%s); recomputing", key, exc)
             return None
 
@@ -425,18 +315,18 @@ class TieredCache:
     ) -> tuple[Any, str]:
         late = now - envelope.expires_at
         if not envelope.negative and late < self.policy.swr_of(kind):
-            self._count(tier, "stale")
+            self._accounts.count(tier, "stale")
             self._refresh(key, kind, compute, newer_than=envelope.computed_at)
             return envelope.value, STALE
         if envelope.negative or late >= self.policy.sie_of(kind):
-            self._count(tier, "miss")
+            self._accounts.count(tier, "miss")
             return self._open(*await self._join(key, kind, compute))
         try:
             fresh = await self._join(key, kind, compute)
         except Exception as exc:
             if self._negatives.dump(exc) is not None:
                 raise
-            self._count(tier, "stale")
+            self._accounts.count(tier, "stale")
             self._counters.stale_if_error += 1
             log.warning("serving a stale %s value: recomputing it failed (%r)", kind, exc)
             return envelope.value, STALE
@@ -453,7 +343,7 @@ class TieredCache:
             # A flight may have finished (and filled L1) while this caller awaited L2.
             envelope = self.l1.get(key)
             if envelope is not None and self._clock() < envelope.expires_at:
-                self._count(L1, "hit")
+                self._accounts.count(L1, "hit")
                 return envelope, L1
             flight = self._start_flight(key, kind, compute, newer_than=None)
         return await asyncio.shield(flight)
@@ -546,7 +436,7 @@ class TieredCache:
         started = self._clock()
         timer = time.perf_counter()
         self._counters.computes += 1
-        self._telemetry.computed(kind)
+        self._accounts.telemetry.computed(kind)
         try:
             value = await compute()
         except Exception as exc:
@@ -591,7 +481,7 @@ class TieredCache:
         if self.policy.l1_max_ttl is not None:
             retain_until = min(retain_until, self._clock() + self.policy.l1_max_ttl)
         self.l1.set(key, envelope, retain_until, size)
-        self._telemetry.l1_usage(self.l1.entries, self.l1.bytes, self.l1.evictions)
+        self._accounts.l1_usage(self.l1)
 
     async def _store(self, key: str, kind: str, envelope: Envelope, generation: int) -> None:
         if generation != self._generation:
