@@ -14,15 +14,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from chemagent.api.admin import AdminDep
-from chemagent.api.deps import StateDep
-from chemagent.api.models import (
+from chemagent.api.cache_models import (
     CacheInvalidation,
     CacheStats,
-    ErrorBody,
     WarmReportBody,
     WarmRequest,
     WarmStarted,
 )
+from chemagent.api.deps import StateDep
+from chemagent.api.models import ErrorBody
 from chemagent.api.state import AppState
 from chemagent.errors import InvalidInput
 from chemagent.execution.warm import CacheWarmer, background_concurrency
