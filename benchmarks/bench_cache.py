@@ -51,7 +51,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import free_port, percentile, ratio, serve
+from harness import STAT_HEADER, free_port, md_table, percentile, ratio, serve, stat_row
 
 SEED = 20261121
 HTTP_GOAL = 5.0  # issue 4: warm property panel >= 5x faster than cold over HTTP
@@ -830,19 +830,6 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
     return out
 
 
-def _table(header: list[str], body: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in body]
-
-
-def _stat_row(label: str, s: dict[str, float], digits: int = 3) -> list[str]:
-    cells = [s["p50_ms"], s["p95_ms"], s["p99_ms"], s["mean_ms"], s["max_ms"]]
-    return [label, str(int(s["n"])), *(f"{v:.{digits}f}" for v in cells)]
-
-
-_STAT_HEADER = ["measure", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms"]
-
-
 def markdown_section(results: dict[str, Any]) -> list[str]:
     """Section 5 of docs/BENCHMARKS.md (empty when the part did not run)."""
     parts = {name: results[name] for name in PARTS if name in results}
@@ -898,8 +885,8 @@ def _in_process_section(a: dict[str, Any]) -> list[str]:
     body = []
     for kind, k in a["kinds"].items():
         for key, label in _IN_PROCESS_LABELS.items():
-            body.append(_stat_row(f"`{kind}`: {label}", k["stats"][key], 4))
-    out += _table(_STAT_HEADER, body)
+            body.append(stat_row(f"`{kind}`: {label}", k["stats"][key], 4))
+    out += md_table(STAT_HEADER, body)
     out.append("")
     for kind, k in a["kinds"].items():
         r = k["ratios"]
@@ -943,8 +930,8 @@ def _http_section(b: dict[str, Any]) -> list[str]:
     body = []
     for name, e in b["endpoints"].items():
         for key, label in _HTTP_LABELS.items():
-            body.append(_stat_row(f"`{name}`: {label}", e["stats"][key], 2))
-    out += _table(_STAT_HEADER, body)
+            body.append(stat_row(f"`{name}`: {label}", e["stats"][key], 2))
+    out += md_table(STAT_HEADER, body)
     out.append("")
     for name, e in b["endpoints"].items():
         r = e["ratios"]
@@ -974,7 +961,7 @@ def _http_section(b: dict[str, Any]) -> list[str]:
         for name, e in b["endpoints"].items()
         for server, steps in e["server_steps"].items()
     ]
-    out += _table(["endpoint", "server", "step tier: mean ms (count)"], body)
+    out += md_table(["endpoint", "server", "step tier: mean ms (count)"], body)
     return out
 
 
@@ -1020,7 +1007,7 @@ def _zipf_section(c: dict[str, Any]) -> list[str]:
                     measured,
                 ]
             )
-    out += _table(
+    out += md_table(
         ["s", "L1 entries", "hit ratio", "top-k mass", "evictions", "expected gain", "measured"],
         body,
     )
@@ -1054,7 +1041,7 @@ def _redis_section(d: dict[str, Any]) -> list[str]:
     for size, v in d["sizes"].items():
         s = v["stats"]
         for key, label in (("l2_get", "RedisL2.get"), ("redis_py_get", "redis-py get (bare)")):
-            body.append(_stat_row(f"{int(size):,} B: {label}", s[key], 3))
+            body.append(stat_row(f"{int(size):,} B: {label}", s[key], 3))
         for rb in v["redis_benchmark"]:
             n = rb["command"].split("-n ")[1].split()[0]
             body.append(
@@ -1068,7 +1055,7 @@ def _redis_section(d: dict[str, Any]) -> list[str]:
                     f"{rb['max_ms']:.3f}",
                 ]
             )
-    out += _table(_STAT_HEADER, body)
+    out += md_table(STAT_HEADER, body)
     out.append("")
     for size, v in d["sizes"].items():
         out.append(

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from harness import ROOT, percentile, ratio, serve
+from harness import ROOT, STAT_HEADER, md_table, percentile, ratio, serve, stat_row
 
 PARSE_PLAN_TARGET_MS = 0.5
 GOLDEN = ROOT / "tests" / "golden" / "queries.json"
@@ -619,19 +619,6 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
     return out
 
 
-def _table(header: list[str], body: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in body]
-
-
-def _stat_row(label: str, s: dict[str, float], digits: int = 3) -> list[str]:
-    cells = [s["p50_ms"], s["p95_ms"], s["p99_ms"], s["mean_ms"], s["max_ms"]]
-    return [label, str(int(s["n"])), *(f"{v:.{digits}f}" for v in cells)]
-
-
-_STAT_HEADER = ["measure", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms"]
-
-
 def markdown_section(results: dict[str, Any]) -> list[str]:
     """Section 4 of docs/BENCHMARKS.md (empty when the part did not run)."""
     q = results.get("query")
@@ -663,16 +650,16 @@ def _parse_plan_section(pp: dict[str, Any]) -> list[str]:
         "",
     ]
     body = [
-        _stat_row("**parse + plan, all**", stats["parse_plan"]),
-        _stat_row("parse alone", stats["parse"]),
-        _stat_row("plan alone", stats["plan"]),
+        stat_row("**parse + plan, all**", stats["parse_plan"]),
+        stat_row("parse alone", stats["parse"]),
+        stat_row("plan alone", stats["plan"]),
     ]
-    body += [_stat_row(f"parse + plan, {kind}", s) for kind, s in pp["by_kind"].items()]
+    body += [stat_row(f"parse + plan, {kind}", s) for kind, s in pp["by_kind"].items()]
     body += [
-        _stat_row("baseline: 2,000 Python calls", stats["calibration"]),
-        _stat_row("baseline: orjson.dumps(intent)", stats["orjson_intent"], 4),
+        stat_row("baseline: 2,000 Python calls", stats["calibration"]),
+        stat_row("baseline: orjson.dumps(intent)", stats["orjson_intent"], 4),
     ]
-    out += _table(_STAT_HEADER, body)
+    out += md_table(STAT_HEADER, body)
     s = stats["parse_plan"]
     out += [
         "",
@@ -726,7 +713,7 @@ def _parallel_section(p: dict[str, Any]) -> list[str]:
                 f"{cores[0]:.2f} / {cores[1]:.2f}",
             ]
         )
-    out += _table(
+    out += md_table(
         [
             "scenario",
             "nodes (per layer)",
@@ -745,7 +732,7 @@ def _parallel_section(p: dict[str, Any]) -> list[str]:
     out += ["", "Scenarios:", ""]
     out += [f"- `{name}`: {sc['what']}" for name, sc in p["scenarios"].items()]
     out += ["", "p95 of the wall times (ms):", ""]
-    out += _table(
+    out += md_table(
         ["scenario", *(_LABELS[m] for m in p["modes"])],
         [
             [f"`{name}`", *(f"{sc['wall'][m]['p95_ms']:.2f}" for m in p["modes"])]
@@ -801,17 +788,15 @@ def _http_section(h: dict[str, Any]) -> list[str]:
         "benchmark process (4 workers) and with `GET /healthz` (the HTTP floor).",
         "",
     ]
-    out += _table(
-        _STAT_HEADER,
+    out += md_table(
+        STAT_HEADER,
         [
-            _stat_row("POST /v1/query, parallel=true", s["http_parallel"], 2),
-            _stat_row("POST /v1/query, parallel=false", s["http_serial"], 2),
-            _stat_row(
-                "server's own wall (metrics.wall_seconds), parallel", s["server_parallel"], 2
-            ),
-            _stat_row("server's own wall, parallel=false", s["server_serial"], 2),
-            _stat_row("baseline: parse + plan + execute in-process", s["in_process"], 2),
-            _stat_row("HTTP floor: GET /healthz", s["http_floor"], 2),
+            stat_row("POST /v1/query, parallel=true", s["http_parallel"], 2),
+            stat_row("POST /v1/query, parallel=false", s["http_serial"], 2),
+            stat_row("server's own wall (metrics.wall_seconds), parallel", s["server_parallel"], 2),
+            stat_row("server's own wall, parallel=false", s["server_serial"], 2),
+            stat_row("baseline: parse + plan + execute in-process", s["in_process"], 2),
+            stat_row("HTTP floor: GET /healthz", s["http_floor"], 2),
         ],
     )
     out += [

@@ -389,3 +389,21 @@ def machine() -> dict[str, Any]:
         "loadavg_at_start": [round(x, 2) for x in load],
         "versions": versions,
     }
+
+
+# --- markdown for docs/BENCHMARKS.md -----------------------------------------------------
+
+STAT_HEADER = ["measure", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms"]
+"""The header of a :func:`stat_row` table."""
+
+
+def md_table(header: Sequence[str], body: Sequence[Sequence[object]]) -> list[str]:
+    """A markdown table, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+
+
+def stat_row(label: str, s: dict[str, float], digits: int = 3) -> list[str]:
+    """One row of a :data:`STAT_HEADER` table from a :func:`summary_ms`-style dict."""
+    cells = [s["p50_ms"], s["p95_ms"], s["p99_ms"], s["mean_ms"], s["max_ms"]]
+    return [label, str(int(s["n"])), *(f"{v:.{digits}f}" for v in cells)]

@@ -6,6 +6,7 @@ from typing import Any
 
 import bench_cache
 import bench_query
+from harness import md_table
 
 Row = tuple[str, str, str, str, str, str]
 
@@ -161,12 +162,6 @@ def render_table(results: dict[str, Any]) -> str:
     return "\n".join(lines + [f"ERROR {e}" for e in errors])
 
 
-def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
-    return lines
-
-
 def _stats_rows(stats: dict[str, dict[str, float]], names: dict[str, str]) -> list[list[str]]:
     body = []
     for key, label in names.items():
@@ -230,7 +225,7 @@ def _render_markdown(results: dict[str, Any], raw_name: str) -> str:
         "## Summary",
         "",
     ]
-    out += _md_table(
+    out += md_table(
         ["measure", "result", "baseline (same run)", "ratio", "target", "verdict"],
         [list(r) for r in rows(results)],
     )
@@ -278,7 +273,7 @@ def _startup_section(s: dict[str, Any]) -> list[str]:
                 f"{base['rss_mb']:.0f}",
             ]
         )
-    out += _md_table(
+    out += md_table(
         [
             "run",
             "ready s",
@@ -319,7 +314,7 @@ def _properties_section(p: dict[str, Any]) -> list[str]:
         "cache (L1), so warm should be about the HTTP floor (section 5 has the cache itself).",
         "",
     ]
-    out += _md_table(
+    out += md_table(
         _STATS_HEADER,
         _stats_rows(
             p["stats"],
@@ -409,7 +404,7 @@ def _moses_section(results: dict[str, Any]) -> list[str]:
         f"0.7; best similarity at top-10): {sim['mismatches']}.",
         "",
     ]
-    out += _md_table(
+    out += md_table(
         _STATS_HEADER,
         _stats_rows(
             s,
@@ -449,7 +444,7 @@ def _moses_section(results: dict[str, Any]) -> list[str]:
         "Where the HTTP time goes (ms; medians of per-query differences unless a p50):",
         "",
     ]
-    out += _md_table(["part", "ms"], [[k, f"{v:.3f}"] for k, v in sim["breakdown_p50_ms"].items()])
+    out += md_table(["part", "ms"], [[k, f"{v:.3f}"] for k, v in sim["breakdown_p50_ms"].items()])
     for key, what in (
         ("profile", "threshold 0.7"),
         ("profile_exact", "threshold 1.0 (trivial search: the fixed per-request cost)"),
@@ -464,7 +459,7 @@ def _moses_section(results: dict[str, Any]) -> list[str]:
             f"`{prof['file']}`):",
             "",
         ]
-        out += _md_table(
+        out += md_table(
             ["where (nearest frame to the leaf decides)", "share of busy samples"],
             [[k, f"{v:.1%}"] for k, v in prof["share"].items()],
         )
