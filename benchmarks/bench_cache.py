@@ -51,7 +51,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness import STAT_HEADER, free_port, md_table, percentile, ratio, serve, stat_row
+from harness import STAT_HEADER, free_port, md_table, ratio, serve, stat_row, stats_ms
 
 SEED = 20261121
 HTTP_GOAL = 5.0  # issue 4: warm property panel >= 5x faster than cold over HTTP
@@ -69,19 +69,6 @@ LOCAL_ENV = {**_NO_WARM_FILE, "CHEMAGENT_REDIS_URL": "", "CHEMAGENT_CACHE_L1_SIZ
 
 def _log(text: str) -> None:
     print(f"[cache] {text}", file=sys.stderr, flush=True)
-
-
-def _stats(seconds: list[float]) -> dict[str, float]:
-    """n, p50/p95/p99, mean and max in milliseconds."""
-    ms = [s * 1000.0 for s in seconds]
-    return {
-        "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 4),
-        "p95_ms": round(percentile(ms, 95), 4),
-        "p99_ms": round(percentile(ms, 99), 4),
-        "mean_ms": round(statistics.fmean(ms), 4),
-        "max_ms": round(max(ms), 4),
-    }
 
 
 def _paired_median_ms(a: list[float], b: list[float]) -> float:
@@ -268,7 +255,7 @@ def in_process(redis: RedisProcess, quick: bool = False) -> dict[str, Any]:
             state.executor.shutdown(wait=True)
     result: dict[str, Any] = {"compounds": count, "hit_repeats": hits, "kinds": {}}
     for kind, times in raw.items():
-        stats = {k: _stats(v) for k, v in times.items()}
+        stats = {k: stats_ms(v) for k, v in times.items()}
         result["kinds"][kind] = {
             "stats": stats,
             "ratios": {
@@ -419,7 +406,7 @@ def _server_steps(deltas: dict[str, StepMetrics]) -> dict[str, dict[str, dict[st
 def _summarize_endpoint(
     endpoint: Endpoint, times: dict[str, list[float]], deltas: dict[str, StepMetrics]
 ) -> dict[str, Any]:
-    stats = {k: _stats(v) for k, v in times.items()}
+    stats = {k: stats_ms(v) for k, v in times.items()}
     p50 = {k: v["p50_ms"] for k, v in stats.items()}
     goal = HTTP_GOAL if endpoint.name == "properties" else None
     _log(
@@ -735,7 +722,7 @@ def redis_round_trip(redis: RedisProcess, quick: bool = False) -> dict[str, Any]
             benchmarks.append(_redis_benchmark(redis.port, size, bench_n, ["-P", "1"]))
         for k, v in asyncio.run(_client_gets(url, BENCH_KEY, value, calls)).items():
             times[k] += v  # a second pass after redis-benchmark: drift shows in both
-        stats = {k: _stats(v) for k, v in times.items()}
+        stats = {k: stats_ms(v) for k, v in times.items()}
         raw_p50 = statistics.median(b["p50_ms"] for b in benchmarks)
         raw_avg = statistics.median(b["avg_ms"] for b in benchmarks)
         result["sizes"][str(size)] = {

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from harness import ROOT, STAT_HEADER, md_table, percentile, ratio, serve, stat_row
+from harness import ROOT, STAT_HEADER, md_table, percentile, ratio, serve, stat_row, stats_ms
 
 PARSE_PLAN_TARGET_MS = 0.5
 GOLDEN = ROOT / "tests" / "golden" / "queries.json"
@@ -91,19 +91,6 @@ SERVER_ENV = {
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-def _stats(seconds: list[float]) -> dict[str, float]:
-    """n, p50/p95/p99, mean and max in milliseconds."""
-    ms = [s * 1000.0 for s in seconds]
-    return {
-        "n": len(ms),
-        "p50_ms": round(percentile(ms, 50), 4),
-        "p95_ms": round(percentile(ms, 95), 4),
-        "p99_ms": round(percentile(ms, 99), 4),
-        "mean_ms": round(statistics.fmean(ms), 4),
-        "max_ms": round(max(ms), 4),
-    }
 
 
 def _log(text: str) -> None:
@@ -187,7 +174,7 @@ def parse_plan(repeats: int, seed: int = 3) -> dict[str, Any]:
             times["calibration"].append(t4 - t3)
             by_kind[intent.kind.value].append(t2 - t0)
             per_query[i].append(t2 - t0)
-    stats = {k: _stats(v) for k, v in times.items()}
+    stats = {k: stats_ms(v) for k, v in times.items()}
     p50 = stats["parse_plan"]["p50_ms"]
     slowest = sorted(
         ((percentile(v, 50) * 1000, cases[i].query) for i, v in per_query.items()), reverse=True
@@ -198,7 +185,7 @@ def parse_plan(repeats: int, seed: int = 3) -> dict[str, Any]:
         "repeats": repeats,
         "seed": seed,
         "stats": stats,
-        "by_kind": {k: _stats(v) for k, v in sorted(by_kind.items())},
+        "by_kind": {k: stats_ms(v) for k, v in sorted(by_kind.items())},
         "slowest_p50": [{"query": q, "p50_ms": round(ms, 4)} for ms, q in slowest],
         "ratios": {
             "parse_plan_over_calibration_p50": ratio(p50, stats["calibration"]["p50_ms"]),
@@ -387,7 +374,7 @@ async def _measure(executor: Any, items: list[Scenario], repeats: int) -> dict[s
 
 
 def _summarize(scenario: Scenario, walls: dict[str, list[float]], mets: Any) -> dict[str, Any]:
-    wall = {mode: _stats(walls[mode]) for mode, _, _ in MODES}
+    wall = {mode: stats_ms(walls[mode]) for mode, _, _ in MODES}
     serial = wall["serial"]["p50_ms"]
     executor_metrics = {}
     for mode, _, _ in MODES:
@@ -523,8 +510,8 @@ def http_query(repeats: int) -> dict[str, Any]:
     finally:
         loop.close()
         state.executor.shutdown(wait=True)
-    stats = {k: _stats(v) for k, v in times.items()}
-    stats.update({k: _stats(v) for k, v in server_wall.items()})
+    stats = {k: stats_ms(v) for k, v in times.items()}
+    stats.update({k: stats_ms(v) for k, v in server_wall.items()})
     result = {
         "command": command,
         "query": TYPICAL_QUERY,

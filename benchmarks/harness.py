@@ -55,6 +55,19 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def stats_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """n, p50/p95/p99, mean and max in milliseconds (4 decimals): :data:`STAT_HEADER` rows."""
+    ms = [s * 1000.0 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": round(percentile(ms, 50), 4),
+        "p95_ms": round(percentile(ms, 95), 4),
+        "p99_ms": round(percentile(ms, 99), 4),
+        "mean_ms": round(statistics.fmean(ms), 4),
+        "max_ms": round(max(ms), 4),
+    }
+
+
 def ratio(value: float, baseline: float) -> float:
     return round(value / baseline, 3) if baseline else float("nan")
 
