@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,3 +50,14 @@ def assert_error(response: ResponseLike, status: int, code: str | None = None) -
     if code is not None:
         assert body["error"] == code, body
     return body
+
+
+def wait_until(check: Callable[[], object], timeout: float) -> bool:
+    """Poll ``check`` every 20 ms until it is true or ``timeout`` seconds pass; its last
+    answer, as a bool."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return bool(check())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from chemagent.execution.operations import Operations
 from chemagent.execution.step import Step
 from chemagent.steps.registry import get_kind
 from tests.service.conftest import app_state, offline_settings
-from tests.service.support import assert_error
+from tests.service.support import assert_error, wait_until
 
 TOKEN = "t0ken-for-tests-only"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,15 +59,6 @@ def computes_for(client: TestClient, call: Callable[[], Any]) -> int:
 def properties_of(client: TestClient, smiles: str) -> None:
     response = client.post("/v1/properties", json={"smiles": smiles})
     assert response.status_code == 200, response.text
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 # --- GET /v1/cache/stats ---------------------------------------------------------------
@@ -387,7 +377,7 @@ def test_one_warm_at_a_time_then_the_report_in_stats(
         assert "0 of 2 items done" in body["detail"]
 
     gate.opened.set()
-    assert wait_until(lambda: not stats(admin)["warm"]["running"])
+    assert wait_until(lambda: not stats(admin)["warm"]["running"], 10.0)
     done = stats(admin)["warm"]
     assert (done["ok"], done["failed"], done["source"]) == (2, 0, "api")
     after = admin.post("/v1/cache/warm", json={"items": ["CHEMBL112"]}, headers=ADMIN)
@@ -409,7 +399,7 @@ def test_a_warm_past_the_request_deadline_answers_504_and_carries_on(
         assert stats(short)["warm"]["running"] is True
 
         gate.opened.set()
-        assert wait_until(lambda: not stats(short)["warm"]["running"])
+        assert wait_until(lambda: not stats(short)["warm"]["running"], 10.0)
         report = stats(short)["warm"]
         assert (report["ok"], report["cancelled"]) == (1, False)
 

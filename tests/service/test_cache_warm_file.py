@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from chemagent.execution.warm import CacheWarmer, WarmReport, read_warm_file
 from chemagent.settings import Settings
 from tests.redis_server import RedisServer
 from tests.service.conftest import app_state, offline_settings
+from tests.service.support import wait_until
 
 QUERY = "Find compounds similar to ibuprofen"
 SMILES = "CCCCCCCCCCCCO"
@@ -59,15 +60,6 @@ def warm_log() -> Iterator[Collect]:
         yield handler
     finally:
         logger.removeHandler(handler)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def warm_report(client: TestClient) -> dict[str, Any] | None:
@@ -103,7 +95,7 @@ def test_warm_file_fills_l1_and_redis_at_start_up(
     )
     with TestClient(create_app(settings)) as warmed:
         assert warmed.get("/readyz").status_code == 200
-        assert wait_until(lambda: finished(warmed))
+        assert wait_until(lambda: finished(warmed), 15.0)
         report = warm_report(warmed)
         assert report is not None
         assert (report["source"], report["items"], report["ok"], report["failed"]) == (
@@ -162,7 +154,7 @@ def test_the_pod_is_ready_while_warming_and_stops_cleanly(
     with TestClient(create_app(offline_settings(cache_warm_file=path))) as client:
         assert client.get("/readyz").status_code == 200
         seen["state"] = app_state(client)
-        assert wait_until(lambda: warm_report(client) is not None)
+        assert wait_until(lambda: warm_report(client) is not None, 15.0)
         running = warm_report(client)
         assert running is not None
         assert running["running"] is True
@@ -185,7 +177,8 @@ def test_a_malformed_warm_file_is_logged_and_the_pod_serves(
     path = tmp_path / "warm.json"
     path.write_text('["CHEMBL25", 7]', encoding="utf-8")
     with TestClient(create_app(offline_settings(cache_warm_file=path))) as client:
-        assert wait_until(lambda: any("CHEMAGENT_CACHE_WARM_FILE" in x for x in warm_log.lines))
+        logged = lambda: any("CHEMAGENT_CACHE_WARM_FILE" in x for x in warm_log.lines)  # noqa: E731
+        assert wait_until(logged, 15.0)
         assert warm_report(client) is None
         assert client.get("/v1/compounds/CHEMBL25").status_code == 200
     (line,) = warm_log.lines

@@ -24,6 +24,7 @@ from chemagent.api.state import AppState
 from chemagent.app import create_app
 from chemagent.execution.step import Step
 from tests.service.conftest import offline_settings
+from tests.service.support import wait_until
 
 DELAY = 0.3
 SIX = (
@@ -64,15 +65,6 @@ def ws_client(app: FastAPI) -> Iterator[TestClient]:
 def state_of(client: TestClient) -> AppState:
     state: AppState = client.app_state["chemagent"]
     return state
-
-
-def wait_for(predicate: Any, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def test_websocket_streams_a_query_then_takes_another(ws_client: TestClient) -> None:
@@ -174,7 +166,7 @@ def test_websocket_disconnect_frees_the_query(
         ws.send_json({"query": SIX, "parallel": False})
         while ws.receive_json()["type"] != "step_start":
             pass
-    assert wait_for(lambda: state.queries.active == 0)
+    assert wait_until(lambda: state.queries.active == 0, 5.0)
     started = len(slow.started)
     time.sleep(DELAY * 2)
     assert len(slow.started) == started
@@ -201,7 +193,7 @@ def live(app: FastAPI) -> Iterator[tuple[str, AppState]]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    assert wait_for(lambda: server.started, 30.0), "uvicorn did not start"
+    assert wait_until(lambda: server.started, 30.0), "uvicorn did not start"
     try:
         state: AppState = server.lifespan.state["chemagent"]
         yield base, state
@@ -224,7 +216,7 @@ def test_sse_client_disconnect_stops_the_query(
                 if line == "event: step_start":
                     break
         # The connection is closed here, mid-query.
-        assert wait_for(lambda: state.queries.active == 0)
+        assert wait_until(lambda: state.queries.active == 0, 5.0)
         started = len(slow.started)
         time.sleep(DELAY * 2)
         assert len(slow.started) == started
