@@ -177,8 +177,8 @@ def test_a_malformed_warm_file_is_logged_and_the_pod_serves(
     path = tmp_path / "warm.json"
     path.write_text('["CHEMBL25", 7]', encoding="utf-8")
     with TestClient(create_app(offline_settings(cache_warm_file=path))) as client:
-        logged = lambda: any("CHEMAGENT_CACHE_WARM_FILE" in x for x in warm_log.lines)  # noqa: E731
-        assert wait_until(logged, 15.0)
+        lines = warm_log.lines
+        assert wait_until(lambda: any("CHEMAGENT_CACHE_WARM_FILE" in x for x in lines), 15.0)
         assert warm_report(client) is None
         assert client.get("/v1/compounds/CHEMBL25").status_code == 200
     (line,) = warm_log.lines
