@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,3 +140,20 @@ class Traffic:
                 seconds = time.perf_counter() - started
                 with self._lock:
                     self.samples.append(Sample(phase, request, status, seconds, text[:300]))
+
+
+async def assert_cancels_stick(
+    traffic: Callable[[int], Awaitable[None]], *, rounds: int, what: str
+) -> None:
+    """Run 8 looping ``traffic`` tasks, cancel them mid-call, ``rounds`` times: every task
+    must end cancelled (Python 3.11's wait_for, inside redis-py, can swallow a cancel)."""
+    for _ in range(rounds):
+        workers = [asyncio.create_task(traffic(w)) for w in range(8)]
+        await asyncio.sleep(0.03)
+        for worker in workers:
+            worker.cancel()
+        done, pending = await asyncio.wait(workers, timeout=2)
+        for worker in pending:
+            worker.cancel()
+        assert not pending, f"a cancelled {what} kept running"
+        assert all(worker.cancelled() for worker in done)

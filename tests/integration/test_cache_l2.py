@@ -24,6 +24,7 @@ from redis.asyncio.connection import SSLConnection
 from chemagent.cache.l2 import DisabledL2, L2Store, RedisL2
 from chemagent.cache.redis_client import _BlockingSentinelPool, parse_redis_url
 from tests.blackhole import Blackhole, blackhole
+from tests.integration.cache_support import assert_cancels_stick
 from tests.redis_server import RedisServer, free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -280,16 +281,7 @@ async def test_cancelled_callers_stay_cancelled(redis_server: RedisServer) -> No
                 await store.set(f"c{worker}", b"x", 60)
                 await store.get(f"c{worker}")
 
-        for _ in range(5):
-            workers = [asyncio.create_task(traffic(w)) for w in range(8)]
-            await asyncio.sleep(0.03)
-            for worker in workers:
-                worker.cancel()
-            done, pending = await asyncio.wait(workers, timeout=2)
-            for worker in pending:
-                worker.cancel()
-            assert not pending, "a cancelled caller kept running"
-            assert all(worker.cancelled() for worker in done)
+        await assert_cancels_stick(traffic, rounds=5, what="caller")
         assert store.state == "ok"
 
 

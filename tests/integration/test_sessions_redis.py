@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from chemagent.cache.sessions import HISTORY, RedisSessions
 from tests.blackhole import blackhole
+from tests.integration.cache_support import assert_cancels_stick
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -81,16 +82,7 @@ async def test_cancelled_session_calls_stay_cancelled(redis_server: RedisServer)
             await store.history(f"c{worker}")
 
     try:
-        for _ in range(10):
-            workers = [asyncio.create_task(traffic(w)) for w in range(8)]
-            await asyncio.sleep(0.03)
-            for worker in workers:
-                worker.cancel()
-            done, pending = await asyncio.wait(workers, timeout=2)
-            for worker in pending:
-                worker.cancel()
-            assert not pending, "a cancelled session call kept running"
-            assert all(worker.cancelled() for worker in done)
+        await assert_cancels_stick(traffic, rounds=10, what="session call")
         assert store.state == "ok"
         assert len(await store.history("c0")) == HISTORY
     finally:
