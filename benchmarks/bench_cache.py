@@ -211,7 +211,7 @@ def in_process(redis: RedisProcess, quick: bool = False) -> dict[str, Any]:
     from chemagent.app import build_state
     from chemagent.execution.runner import StepRunner
     from chemagent.execution.step import Step
-    from chemagent.observability.metrics import StepHistogram
+    from chemagent.observability.recorders import StepHistogram
 
     count, warm, hits = (30, 5, 2) if quick else (*IN_PROCESS_COUNTS, 3)
     local = build_state(_settings(redis_url=None, cache_l1_size=10_000))
@@ -517,7 +517,7 @@ def _ops(state: Any, cache: Any) -> Any:
     """``Operations`` over a runner like the app's, with ``cache`` (None: no cache)."""
     from chemagent.execution.operations import Operations
     from chemagent.execution.runner import StepRunner
-    from chemagent.observability.metrics import StepHistogram
+    from chemagent.observability.recorders import StepHistogram
 
     settings = state.settings
     runner = StepRunner(

@@ -4,13 +4,14 @@
 #   chromium + chromium-driver   the end-to-end test of the query page (tests/e2e)
 #   redis-server                 the shared L2 cache tests (tests/integration)
 #   prometheus (promtool)        scraping and rule checks (tests/integration)
+#   wrk                          the HTTP overhead benchmark (make bench)
 #
 # When every binary is already on PATH it returns at once without touching apt. Services
 # are never started: a temporary policy-rc.d refuses them (a container has no init).
 set -euo pipefail
 
-PACKAGES=(chromium chromium-driver redis-server prometheus)
-BINARIES=(chromium chromedriver redis-server promtool)
+PACKAGES=(chromium chromium-driver redis-server prometheus wrk)
+BINARIES=(chromium chromedriver redis-server promtool prometheus wrk)
 
 missing=()
 for binary in "${BINARIES[@]}"; do

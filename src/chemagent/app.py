@@ -28,9 +28,15 @@ from chemagent.execution.plan_runner import PlanExecutor
 from chemagent.execution.query_service import QueryService
 from chemagent.execution.runner import StepRunner
 from chemagent.library.load import load
-from chemagent.observability.context import RequestIdMiddleware
+from chemagent.observability.build import record_build_info, source_commit
 from chemagent.observability.logging import configure_logging
-from chemagent.observability.metrics import PrometheusCacheTelemetry, StepHistogram
+from chemagent.observability.middleware import TelemetryMiddleware
+from chemagent.observability.recorders import (
+    PrometheusCacheTelemetry,
+    RequestSteps,
+    StepHistogram,
+)
+from chemagent.observability.tracing import configure_tracing, shutdown_tracing
 from chemagent.settings import Settings
 from chemagent.steps.context import StepContext
 from chemagent.steps.registry import list_step_kinds
@@ -78,7 +84,7 @@ def build_state(settings: Settings) -> AppState:
         max_pending=settings.max_workers * 64,
         cache=cache,
     )
-    runner.observers.append(StepHistogram())
+    runner.observers += [StepHistogram(), RequestSteps()]
     operations = Operations(
         runner,
         max_batch=settings.max_batch_size,
@@ -125,10 +131,11 @@ class ChemAgentAPI(FastAPI):
     """FastAPI with the plain-text errors of its outermost middleware rendered as JSON."""
 
     def build_middleware_stack(self) -> Any:
-        # The request id is outermost: the body-limit 413 and the 500 handler run outside
-        # user middleware, and their responses need the x-request-id and trace_id too.
-        return RequestIdMiddleware(
-            JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes)
+        # Telemetry is outermost: the body-limit 413 and the 500 handler run outside user
+        # middleware, and they need the request id, the trace id and the metrics too.
+        return TelemetryMiddleware(
+            JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes),
+            access_log=self.state.access_log,
         )
 
 
@@ -141,7 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Here, not in the CLI: each worker process (uvicorn --workers, gunicorn) runs the
         # lifespan, while only the parent runs the CLI.
         configure_logging(settings.log_level, settings.log_format)
+        configure_tracing(__version__)  # after the fork: one span processor per worker
         state = await asyncio.to_thread(build_state, settings)
+        record_build_info(__version__, settings.build_commit or source_commit(), RDKIT_VERSION)
         log.info("library %s loaded: %d compounds", state.library.manifest.name, len(state.library))
         await state.cache.start()
         warmer = cache.start_warmer(state)  # CHEMAGENT_CACHE_WARM_FILE, in the background
@@ -156,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.sessions.aclose()
             if isinstance(state.queries.classifier, LLMFallback):
                 await state.queries.classifier.aclose()
+            shutdown_tracing()  # flushes the last spans
 
     app = ChemAgentAPI(
         title="ChemAgent",
@@ -166,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.max_body_bytes = settings.max_body_bytes
+    app.state.access_log = settings.access_log
     install_error_handlers(app)
     for module in (health, metrics, compounds, search, tools, query, cache):
         app.include_router(module.router)

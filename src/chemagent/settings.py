@@ -173,6 +173,21 @@ class Settings(BaseSettings):
     ] = 5.0
     log_level: Annotated[LogLevel, Field(description="Log level.")] = "INFO"
     log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = "console"
+    build_commit: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="Git commit of this build, for chemagent_build_info (the image "
+            "build sets it). Unset: read from the source checkout, else unknown.",
+        ),
+    ] = None
+    access_log: Annotated[
+        bool,
+        Field(
+            description="One log line per request (logger chemagent.access): method, "
+            "route, status, duration, cache outcome, request and trace ids."
+        ),
+    ] = True
     host: Annotated[str, Field(description="Bind address for `chemagent serve`.")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535, description="Port for `chemagent serve`.")] = 8000
     git_commit: Annotated[

@@ -71,6 +71,6 @@ def test_bundled_library_over_http(serve: ServeFn) -> None:
         error = bad.json()
         assert error["error"]
         assert "C1CC((" in error["detail"]
-        assert error["trace_id"] == bad.headers["x-request-id"]
+        assert error["trace_id"] == bad.headers["x-trace-id"]
 
     assert server.stop() == 0, server.stderr()

@@ -44,9 +44,11 @@ def assert_error(response: ResponseLike, status: int, code: str | None = None) -
     assert body["error"]
     assert isinstance(body["detail"], str)
     assert body["detail"].strip()
-    request_id = response.headers.get("x-request-id")
-    assert request_id, response.headers
-    assert body["trace_id"] == request_id
+    assert response.headers.get("x-request-id"), response.headers
+    trace_id = response.headers.get("x-trace-id")
+    assert trace_id, response.headers
+    assert body["trace_id"] == trace_id
+    assert response.headers["traceparent"].split("-")[1] == trace_id
     if code is not None:
         assert body["error"] == code, body
     return body

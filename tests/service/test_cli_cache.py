@@ -48,7 +48,7 @@ def server() -> Iterator[tuple[str, AppState]]:
     port = free_port()
     served = uvicorn.Server(
         uvicorn.Config(
-            create_app(offline_settings(admin_token=TOKEN)),
+            create_app(offline_settings(admin_token=TOKEN, access_log=False)),
             host="127.0.0.1",
             port=port,
             log_level="warning",

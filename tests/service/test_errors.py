@@ -52,14 +52,33 @@ def test_request_ids_differ(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("incoming", ["trace-1234.abcd_EF", "a" * 64])
-def test_a_sane_incoming_request_id_is_echoed_as_trace_id(
-    client: TestClient, incoming: str
-) -> None:
+def test_a_sane_incoming_request_id_is_echoed(client: TestClient, incoming: str) -> None:
     response = client.get("/v1/compounds/CHEMBL0", headers={"x-request-id": incoming})
     assert response.headers["x-request-id"] == incoming
-    assert assert_error(response, 404)["trace_id"] == incoming
+    assert assert_error(response, 404)["trace_id"] != incoming  # a trace id, not the request's
     ok = client.get("/healthz", headers={"x-request-id": incoming})
     assert ok.headers["x-request-id"] == incoming
+
+
+def test_an_incoming_traceparent_gives_the_trace_id(client: TestClient) -> None:
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = {"traceparent": f"00-{trace_id}-{parent}-01"}
+    response = client.get("/v1/compounds/CHEMBL0", headers=headers)
+    assert assert_error(response, 404)["trace_id"] == trace_id
+    _, echoed_trace, span_id, flags = response.headers["traceparent"].split("-")
+    assert (echoed_trace, flags) == (trace_id, "01")
+    assert span_id != parent  # this server's span, a child of the caller's
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    ["garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "00-abc-def-01", "ff-" + "a" * 50],
+)
+def test_an_invalid_traceparent_starts_a_new_trace(client: TestClient, traceparent: str) -> None:
+    response = client.get("/v1/compounds/CHEMBL0", headers={"traceparent": traceparent})
+    trace_id = assert_error(response, 404)["trace_id"]
+    assert len(trace_id) == 32
+    assert int(trace_id, 16) != 0
 
 
 @pytest.mark.parametrize(
@@ -70,7 +89,7 @@ def test_an_insane_incoming_request_id_is_replaced(client: TestClient, incoming:
     response = client.get("/v1/compounds/CHEMBL0", headers=headers)
     body = assert_error(response, 404)
     assert response.headers["x-request-id"] != incoming
-    assert body["trace_id"] == response.headers["x-request-id"]
+    assert body["trace_id"] == response.headers["x-trace-id"]
 
 
 # --- routing errors ------------------------------------------------------------------
@@ -222,9 +241,11 @@ def test_an_internal_error_is_500_json_with_a_trace_id() -> None:
     # Without the lifespan there is no AppState: every route that needs it fails with an
     # unexpected AttributeError, which must still answer in the error contract.
     broken = TestClient(create_app(offline_settings()), raise_server_exceptions=False)
-    response = broken.get("/v1/compounds/CHEMBL25", headers={"x-request-id": "broken-0001"})
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    headers = {"traceparent": f"00-{trace_id}-b7ad6b7169203331-00"}
+    response = broken.get("/v1/compounds/CHEMBL25", headers=headers)
     body = assert_error(response, 500, "internal")
-    assert body["trace_id"] == "broken-0001"
+    assert body["trace_id"] == trace_id
     assert "AttributeError" not in body["detail"]  # no internals leak
 
 

@@ -20,7 +20,7 @@ def ok(client: TestClient, query: str, **options: Any) -> dict[str, Any]:
     response = ask(client, query, **options)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
-    assert body["trace_id"] == response.headers["x-request-id"]
+    assert body["trace_id"] == response.headers["x-trace-id"]
     return body
 
 
@@ -213,7 +213,7 @@ def test_stream_events_arrive_in_order_with_rising_progress(client: TestClient) 
     assert all(isinstance(e["ts"], float) and e["ts"] > 1.7e9 for e in events)
     final = events[-1]["response"]
     assert final["status"] == "ok"
-    assert final["trace_id"] == response.headers["x-request-id"]
+    assert final["trace_id"] == response.headers["x-trace-id"]
     assert final["result"]["best"]["chembl_id"]
 
 

@@ -1,4 +1,4 @@
-"""JSON logging and the request-id middleware (driven by a fake ASGI app)."""
+"""JSON logging and the telemetry middleware's request ids (driven by a fake ASGI app)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from chemagent.observability.context import (
-    RequestIdMiddleware,
+    RequestTelemetry,
     current_request_id,
-    request_id_var,
+    request_var,
 )
 from chemagent.observability.logging import JsonFormatter, configure_logging
+from chemagent.observability.middleware import TelemetryMiddleware
 
 pytestmark = pytest.mark.anyio
 
@@ -39,11 +40,11 @@ def test_json_formatter_without_request_id() -> None:
 
 
 def test_json_formatter_with_request_id_and_extras() -> None:
-    token = request_id_var.set("req-12345678")
+    token = request_var.set(RequestTelemetry("req-12345678"))
     try:
         line = JsonFormatter().format(make_record("step done", step="parse", seconds=0.25))
     finally:
-        request_id_var.reset(token)
+        request_var.reset(token)
     data = json.loads(line)
     assert data["request_id"] == "req-12345678"
     assert data["step"] == "parse"
@@ -130,7 +131,7 @@ def response_id(sent: list[dict[str, Any]]) -> str:
 
 async def test_sane_incoming_id_is_kept() -> None:
     inner = FakeApp()
-    sent = await call(RequestIdMiddleware(inner), http_scope(b"abc-123_DEF.456"))
+    sent = await call(TelemetryMiddleware(inner), http_scope(b"abc-123_DEF.456"))
     assert response_id(sent) == "abc-123_DEF.456"
     assert inner.seen == ["abc-123_DEF.456"]
     assert current_request_id() is None  # reset after the request
@@ -142,7 +143,7 @@ async def test_sane_incoming_id_is_kept() -> None:
 )
 async def test_insane_incoming_id_is_replaced(incoming: bytes) -> None:
     inner = FakeApp()
-    sent = await call(RequestIdMiddleware(inner), http_scope(incoming))
+    sent = await call(TelemetryMiddleware(inner), http_scope(incoming))
     new_id = response_id(sent)
     assert new_id != incoming.decode("latin-1")
     assert len(new_id) == 32
@@ -151,7 +152,7 @@ async def test_insane_incoming_id_is_replaced(incoming: bytes) -> None:
 
 
 async def test_missing_id_is_generated_and_unique() -> None:
-    middleware = RequestIdMiddleware(FakeApp())
+    middleware = TelemetryMiddleware(FakeApp())
     first = response_id(await call(middleware, http_scope()))
     second = response_id(await call(middleware, http_scope()))
     assert first != second
@@ -159,5 +160,5 @@ async def test_missing_id_is_generated_and_unique() -> None:
 
 async def test_lifespan_passes_through() -> None:
     inner = FakeApp()
-    await call(RequestIdMiddleware(inner), {"type": "lifespan"})
+    await call(TelemetryMiddleware(inner), {"type": "lifespan"})
     assert inner.seen == [None]

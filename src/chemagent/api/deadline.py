@@ -18,8 +18,9 @@ from chemagent.observability.context import (
     Receive,
     Scope,
     Send,
-    current_request_id,
+    current_request,
 )
+from chemagent.observability.tracing import current_trace_id
 
 
 class RequestDeadline:
@@ -48,12 +49,15 @@ class RequestDeadline:
         except TimeoutError:
             if started:
                 raise
+            request = current_request()
+            if request is not None:
+                request.shed = "deadline"
             body = orjson.dumps(
                 {
                     "error": "request_timeout",
                     "detail": f"The request took longer than {self.seconds:g} s and was stopped; "
                     "send fewer items or a narrower search.",
-                    "trace_id": current_request_id(),
+                    "trace_id": current_trace_id(),
                 }
             )
             await send(

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chemagent.errors import ChemAgentError, CompoundNotFound, Unauthorized
-from chemagent.observability.context import current_request_id
+from chemagent.observability.tracing import current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def error_response(
     suggestions: list[str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"error": code, "detail": detail, "trace_id": current_request_id()}
+    body: dict[str, Any] = {"error": code, "detail": detail, "trace_id": current_trace_id()}
     if suggestions:
         body["suggestions"] = suggestions
     return JSONResponse(body, status_code=status, headers=headers)

@@ -26,7 +26,9 @@ class ErrorBody(BaseModel):
             "digit is opened but never closed."
         ]
     )
-    trace_id: str | None = None
+    trace_id: str | None = Field(
+        None, description="The request's trace id, also in the x-trace-id response header."
+    )
     suggestions: list[str] | None = None
 
 
@@ -292,7 +294,9 @@ class QueryResponse(BaseModel):
 
     query: str
     session_id: str = Field(description="Send it back with the next question for follow-ups.")
-    trace_id: str | None = Field(None, description="The request id, also in x-request-id.")
+    trace_id: str | None = Field(
+        None, description="The trace id (W3C, 32 hex digits), also in x-trace-id."
+    )
     intent: dict[str, Any] = Field(
         description="What the question asks: kind (lookup, properties, compare, similarity, "
         "substructure, filter, batch, workflow, targets, out_of_scope, unknown), compounds, "

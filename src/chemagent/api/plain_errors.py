@@ -51,7 +51,7 @@ class JsonPlainErrors:
         await self.app(scope, receive, wrapped_send)
 
     async def _send_json(self, send: Send, status: int, headers: list[Any]) -> None:
-        from chemagent.observability.context import current_request_id
+        from chemagent.observability.tracing import current_trace_id
 
         if status == 413:
             detail = (
@@ -63,7 +63,7 @@ class JsonPlainErrors:
         else:
             detail = "An internal error occurred; report the trace_id if it persists."
         body = orjson.dumps(
-            {"error": _CODES[status], "detail": detail, "trace_id": current_request_id()}
+            {"error": _CODES[status], "detail": detail, "trace_id": current_trace_id()}
         )
         await send(
             {

@@ -2,7 +2,7 @@
 
 :class:`~chemagent.cache.tiered.TieredCache` and :class:`~chemagent.cache.l2.RedisL2`
 call a :class:`CacheTelemetry` at the points they already count; the app passes the
-Prometheus implementation (:mod:`chemagent.observability.metrics`), tests pass a
+Prometheus implementation (:mod:`chemagent.observability.recorders`), tests pass a
 recorder or nothing. Label values come from small fixed sets, never from keys.
 """
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
@@ -79,26 +78,24 @@ def ask_locally(
 async def _answer(
     state: AppState, text: str, options: QueryOptions, view: EventView
 ) -> tuple[int, dict[str, Any]]:
-    """One query through ``state.queries`` with a fresh trace id; closes the sessions and
-    the LLM client (they live on this event loop)."""
+    """One query through ``state.queries`` in a fresh trace; closes the sessions and the
+    LLM client (they live on this event loop)."""
     from chemagent.execution.llm_fallback import LLMFallback
-    from chemagent.observability.context import request_id_var
+    from chemagent.observability.tracing import local_trace
 
     async def on_event(event: dict[str, Any]) -> None:
         view(event)
 
-    trace_id = uuid.uuid4().hex
-    token = request_id_var.set(trace_id)
-    try:
-        outcome = await state.queries.run(text, options, on_event)
-        return outcome.status_code, {**outcome.body, "trace_id": trace_id}
-    except ChemAgentError as exc:
-        return exc.status, {"error": exc.code, "detail": exc.detail, "trace_id": trace_id}
-    finally:
-        request_id_var.reset(token)
-        await state.sessions.aclose()
-        if isinstance(state.queries.classifier, LLMFallback):
-            await state.queries.classifier.aclose()
+    with local_trace() as trace_id:
+        try:
+            outcome = await state.queries.run(text, options, on_event)
+            return outcome.status_code, {**outcome.body, "trace_id": trace_id}
+        except ChemAgentError as exc:
+            return exc.status, {"error": exc.code, "detail": exc.detail, "trace_id": trace_id}
+        finally:
+            await state.sessions.aclose()
+            if isinstance(state.queries.classifier, LLMFallback):
+                await state.queries.classifier.aclose()
 
 
 def ask_server(url: str, question: Question, show: bool) -> tuple[int, dict[str, Any]]:

@@ -1,15 +1,17 @@
-"""The current request's id, readable anywhere (logs, error bodies) via a contextvar.
+"""Per-request telemetry state, readable anywhere (logs, error bodies, recorders).
 
-A pure ASGI middleware (no Starlette import; cheaper than BaseHTTPMiddleware) takes the
-incoming ``x-request-id`` when it is sane, or makes one, and echoes it in the response.
+:class:`~chemagent.observability.middleware.TelemetryMiddleware` sets one
+:class:`RequestTelemetry` per HTTP/WebSocket request in a contextvar. Tasks started by the
+request (concurrent steps) copy the context, so they share the same mutable object: a
+step's cache tier or a shed step reaches the request's access-log line and metrics
+without a lock (one event loop per worker).
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -18,39 +20,43 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-request_id_var: ContextVar[str | None] = ContextVar("chemagent_request_id", default=None)
-_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Worst first: the access log reports the worst tier any step of the request used.
+CACHE_ORDER = ("miss", "stale", "l2", "l1")
+
+
+@dataclass
+class RequestTelemetry:
+    """What one request did, filled in while it runs.
+
+    Attributes:
+        request_id: the ``x-request-id`` (incoming when sane, else generated).
+        tiers: steps served per cache tier (l1, l2, miss, stale).
+        shed: why the request was refused or cut short (queue_full, deadline), if it was.
+    """
+
+    request_id: str
+    tiers: dict[str, int] = field(default_factory=dict)
+    shed: str | None = None
+
+    def step(self, tier: str) -> None:
+        self.tiers[tier] = self.tiers.get(tier, 0) + 1
+
+    @property
+    def cache(self) -> str:
+        """The worst tier a step used (miss > stale > l2 > l1), or ``none`` without steps."""
+        for tier in CACHE_ORDER:
+            if tier in self.tiers:
+                return tier
+        return "none"
+
+
+request_var: ContextVar[RequestTelemetry | None] = ContextVar("chemagent_request", default=None)
+
+
+def current_request() -> RequestTelemetry | None:
+    return request_var.get()
 
 
 def current_request_id() -> str | None:
-    return request_id_var.get()
-
-
-class RequestIdMiddleware:
-    """Assign every HTTP/WebSocket request an id and return it as ``x-request-id``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = next(
-            (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"),
-            "",
-        )
-        request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
+    request = request_var.get()
+    return request.request_id if request is not None else None

@@ -1,4 +1,8 @@
-"""Logging setup: JSON lines for machines, plain lines for people. Called once at start."""
+"""Logging setup: JSON lines for machines, plain lines for people. Called once at start.
+
+Every line written during a request carries its ``request_id``, ``trace_id`` and
+``span_id`` (the current span: a step's line names the step's span).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import orjson
 
 from chemagent.observability.context import current_request_id
+from chemagent.observability.tracing import current_ids
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -26,10 +31,25 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id:
             data["request_id"] = request_id
+        ids = current_ids()
+        if ids is not None:
+            data["trace_id"], data["span_id"] = ids
         data.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(data, default=str).decode()
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``time level logger: message [trace 1a2b3c4d]``: short, for a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = current_ids()
+        return f"{line} [trace {ids[0][:8]}]" if ids else line
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -55,7 +75,7 @@ def configure_logging(level: str, fmt: str) -> None:
         formatter.converter = __import__("time").gmtime
         handler.setFormatter(formatter)
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(ConsoleFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

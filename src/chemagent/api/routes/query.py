@@ -30,7 +30,7 @@ from chemagent.api.models import ErrorBody, QueryError, QueryRequest, QueryRespo
 from chemagent.api.state import AppState
 from chemagent.errors import ChemAgentError
 from chemagent.execution.query_service import QueryOptions, cancel_quietly
-from chemagent.observability.context import current_request_id
+from chemagent.observability.tracing import current_trace_id
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -66,7 +66,7 @@ async def query(body: QueryRequest, state: StateDep) -> Response:
     session_id of the previous answer).
     """
     outcome = await state.queries.run(body.query, _options(body))
-    return _json(outcome.status_code, {**outcome.body, "trace_id": current_request_id()})
+    return _json(outcome.status_code, {**outcome.body, "trace_id": current_trace_id()})
 
 
 def _options(body: QueryRequest) -> QueryOptions:
@@ -132,7 +132,7 @@ async def query_stream(
 
 async def _run_into(state: AppState, body: QueryRequest, put: Any) -> None:
     """Run one query, putting its events (then None) through ``put``."""
-    trace_id = current_request_id()
+    trace_id = current_trace_id()
 
     async def sink(event: dict[str, Any]) -> None:
         if event["type"] in ("result", "error") and "response" in event:

@@ -1,0 +1,178 @@
+"""One pure ASGI middleware for everything a request leaves behind: ids, span, metrics, log.
+
+Outermost in the stack (the body-limit 413 and the 500 handler run inside it), it
+
+* takes a sane incoming ``x-request-id`` or makes one;
+* opens the server span (:mod:`chemagent.observability.tracing`), honouring an incoming
+  ``traceparent``, and returns ``x-request-id``, ``x-trace-id`` and ``traceparent``;
+* counts the request in ``http_requests_total`` / ``http_request_duration_seconds`` by
+  route template (read from ``scope["route"]`` after routing; unmatched: ``none``) and in
+  ``http_requests_in_flight``, and a shed request in ``chemagent_requests_shed_total``;
+* writes one access-log line (logger ``chemagent.access``).
+
+Pure ASGI, not ``BaseHTTPMiddleware`` (which costs a task and a memory stream per
+request); label children are cached; the log line is formatted by the handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from prometheus_client import Counter, Histogram
+
+from chemagent.observability import tracing
+from chemagent.observability.context import (
+    ASGIApp,
+    Message,
+    Receive,
+    RequestTelemetry,
+    Scope,
+    Send,
+    request_var,
+)
+from chemagent.observability.metrics import (
+    HTTP_DURATION,
+    HTTP_IN_FLIGHT,
+    HTTP_REQUESTS,
+    REQUESTS_SHED,
+)
+
+access_log = logging.getLogger("chemagent.access")
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "none"
+
+
+def route_of(scope: Scope) -> str:
+    """The matched route's template (``/v1/compounds/{compound_id}``), else ``none``."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+class _Children:
+    """Label children of the HTTP metrics, created on first use and kept."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], Counter] = {}
+        self.durations: dict[tuple[str, str, str], Histogram] = {}
+        self.shed: dict[str, Counter] = {}
+
+    def observe(self, labels: tuple[str, str, str], seconds: float) -> None:
+        counter = self.requests.get(labels)
+        if counter is None:
+            counter = self.requests[labels] = HTTP_REQUESTS.labels(*labels)
+            self.durations[labels] = HTTP_DURATION.labels(*labels)
+        counter.inc()
+        self.durations[labels].observe(seconds)
+
+    def shed_one(self, reason: str) -> None:
+        counter = self.shed.get(reason)
+        if counter is None:
+            counter = self.shed[reason] = REQUESTS_SHED.labels(reason)
+        counter.inc()
+
+
+class TelemetryMiddleware:
+    """Request id, server span, HTTP metrics and the access log for every request.
+
+    Args:
+        app: the rest of the stack.
+        access_log: write one access line per request (``CHEMAGENT_ACCESS_LOG``).
+    """
+
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+        self._children = _Children()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
+        text = incoming.decode("latin-1")
+        telemetry = RequestTelemetry(text if _SANE_ID.match(text) else uuid.uuid4().hex)
+        request_token = request_var.set(telemetry)
+        method = scope.get("method", "GET") if kind == "http" else "WS"
+        span, span_token = tracing.start_server_span(scope, method)
+        extra = [
+            (b"x-request-id", telemetry.request_id.encode()),
+            (b"x-trace-id", f"{span.get_span_context().trace_id:032x}".encode()),
+            (b"traceparent", tracing.traceparent_of(span).encode()),
+        ]
+        status = 500  # if the app raises before it responds, the server answers 500
+
+        async def send_with_ids(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            elif message["type"] == "websocket.accept":
+                status = 101
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        if kind == "http":
+            HTTP_IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            seconds = time.perf_counter() - started
+            route = route_of(scope)
+            if kind == "http":
+                HTTP_IN_FLIGHT.dec()
+                label_method = method if method in METHODS else "other"
+                self._children.observe((label_method, route, str(status)), seconds)
+            if telemetry.shed is not None:
+                self._children.shed_one(telemetry.shed)
+            if span.is_recording():
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("chemagent.cache", telemetry.cache)
+                if status >= 500:
+                    span.set_status(tracing.error_status(status))
+            if self.access_log:
+                self._log(scope, method, route, status, seconds, telemetry)
+            tracing.end_span(span, span_token)
+            request_var.reset(request_token)
+
+    @staticmethod
+    def _log(
+        scope: Scope,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        telemetry: RequestTelemetry,
+    ) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        level = logging.ERROR if status >= 500 else logging.INFO
+        path = scope.get("path", "")
+        duration_ms = round(seconds * 1000, 3)
+        access_log.log(
+            level,
+            "%s %s %d %.1fms",
+            method,
+            path,
+            status,
+            duration_ms,
+            extra={
+                "method": method,
+                "route": route,
+                "path": path[:256],
+                "status": status,
+                "duration_ms": duration_ms,
+                "cache": telemetry.cache,
+                "steps": sum(telemetry.tiers.values()),
+                **({"shed": telemetry.shed} if telemetry.shed else {}),
+            },
+        )
