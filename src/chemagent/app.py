@@ -33,6 +33,7 @@ from chemagent.observability.logging import configure_logging
 from chemagent.observability.middleware import TelemetryMiddleware
 from chemagent.observability.recorders import (
     PrometheusCacheTelemetry,
+    QueryMetrics,
     RequestSteps,
     StepHistogram,
 )
@@ -100,6 +101,7 @@ def build_state(settings: Settings) -> AppState:
         max_query_length=settings.max_query_length,
         classifier=LLMFallback.from_settings(settings),
     )
+    queries.observers.append(QueryMetrics())
     return AppState(
         settings=settings,
         library=library,

@@ -62,6 +62,25 @@ class QueryOptions:
     """Store the exchange in the session (False for cache warming: no session is wanted)."""
 
 
+@dataclass(frozen=True)
+class QueryRecord:
+    """What happened to one query: handed to every observer when it ends.
+
+    ``status`` is the answer's (ok, partial, failed, rejected), or ``invalid`` (refused
+    before anything ran), ``cancelled`` (the caller went away) or ``error`` (a bug).
+    ``intent`` is the intent kind, ``unknown`` until the query was parsed.
+    """
+
+    intent: str
+    status: str
+    seconds: float
+    http_status: int
+    steps: int = 0
+
+
+QueryObserver = Callable[[QueryRecord], None]
+
+
 @dataclass
 class QueryOutcome:
     """The response body and its HTTP status."""
@@ -95,6 +114,8 @@ class QueryService:
     classifier: IntentClassifier | None = None
     active: int = 0
     """Queries running now (a cancelled or disconnected query leaves this count at once)."""
+    observers: list[QueryObserver] = field(default_factory=list)
+    """Called with a :class:`QueryRecord` when each query ends (metrics, /v1/performance)."""
     _known_kinds: frozenset[str] = field(
         default_factory=lambda: frozenset({k.name for k in list_step_kinds()} | set(BINDERS))
     )
@@ -134,7 +155,13 @@ class QueryService:
             InvalidInput: see :meth:`check` (nothing has run then).
             asyncio.CancelledError: the caller cancelled; pending steps do not start.
         """
-        self.check(query, options)
+        started = time.perf_counter()
+        intent_kind, status, http_status, steps = "unknown", "error", 500, 0
+        try:
+            self.check(query, options)
+        except InvalidInput as exc:
+            self._observe(QueryRecord("unknown", "invalid", 0.0, exc.status))
+            raise
         session_id = options.session_id or uuid.uuid4().hex
         emitter = _Emitter(on_event)
         self.active += 1
@@ -144,7 +171,10 @@ class QueryService:
             intent = parse(query, context)
             if intent.kind is IntentKind.UNKNOWN and self.classifier is not None:
                 intent = await self._classify(query, intent)
+            intent_kind = intent.kind.value
             outcome = await self._answer(intent, options, session_id, emitter)
+            status = str(outcome.body.get("status") or ("ok" if outcome.ok else "failed"))
+            http_status, steps = outcome.status_code, len(outcome.body.get("steps") or ())
             if options.remember and intent.kind not in (
                 IntentKind.UNKNOWN,
                 IntentKind.OUT_OF_SCOPE,
@@ -163,8 +193,20 @@ class QueryService:
                     response=outcome.body,
                 )
             return outcome
+        except asyncio.CancelledError:
+            status, http_status = "cancelled", 499
+            raise
         finally:
             self.active -= 1
+            seconds = time.perf_counter() - started
+            self._observe(QueryRecord(intent_kind, status, seconds, http_status, steps))
+
+    def _observe(self, record: QueryRecord) -> None:
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:  # telemetry must never fail a query
+                log.exception("query observer failed")
 
     async def _context(self, session_id: str) -> Intent | None:
         history = await self.sessions.history(session_id)

@@ -20,10 +20,13 @@ from chemagent.observability.metrics import (
     CACHE_L2_DEGRADED,
     CACHE_OPERATION_DURATION,
     CACHE_REQUESTS,
+    QUERIES,
+    QUERY_DURATION,
     STEP_DURATION,
 )
 
 if TYPE_CHECKING:
+    from chemagent.execution.query_service import QueryRecord
     from chemagent.execution.runner import StepRecord
 
 
@@ -96,3 +99,25 @@ class RequestSteps:
         request.step(record.cache)
         if record.error == "Overloaded":
             request.shed = "queue_full"
+
+
+class QueryMetrics:
+    """A query-service observer: ``chemagent_queries_total`` and the query histogram."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], Counter] = {}
+        self._durations: dict[str, Histogram] = {}
+
+    def __call__(self, record: QueryRecord) -> None:
+        counter = self._counts.get((record.intent, record.status))
+        if counter is None:
+            counter = self._counts[record.intent, record.status] = QUERIES.labels(
+                record.intent, record.status
+            )
+        counter.inc()
+        if record.status == "invalid":
+            return  # refused before it ran: no duration worth a histogram
+        histogram = self._durations.get(record.intent)
+        if histogram is None:
+            histogram = self._durations[record.intent] = QUERY_DURATION.labels(record.intent)
+        histogram.observe(record.seconds)
