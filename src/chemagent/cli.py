@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -100,12 +101,37 @@ def _panel_table(title: str, panel: dict[str, Any]) -> Table:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [env CHEMAGENT_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [env CHEMAGENT_PORT].")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes. 1: uvicorn in this process; more: gunicorn with "
+            "uvicorn workers (metrics summed over all workers).",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (uvicorn) on the configured library."""
+    """Run the HTTP API on the configured library (uvicorn, or gunicorn for --workers > 1)."""
+    settings = _settings()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    if workers > 1:
+        # gunicorn replaces this process (same pid: SIGTERM reaches its master). Settings
+        # were validated above, so a bad variable fails here, not in every worker.
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "python:chemagent.gunicorn_config",
+            "--bind",
+            f"{bind_host}:{bind_port}",
+            "--workers",
+            str(workers),
+            "chemagent.app:create_app()",
+        ]
+        os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and module
     import uvicorn
 
-    settings = _settings()
     from chemagent.observability.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
@@ -114,10 +140,10 @@ def serve(
     uvicorn.run(
         "chemagent.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
+        host=bind_host,
+        port=bind_port,
         log_config=None,
+        access_log=False,  # the app writes its own access line (logger chemagent.access)
         proxy_headers=True,
     )
 

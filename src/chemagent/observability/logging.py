@@ -27,6 +27,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which gunicorn worker
         }
         request_id = current_request_id()
         if request_id:
@@ -79,3 +80,10 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The servers' loggers write through ours (gunicorn's worker gives uvicorn.error its
+    # own handlers); their access lines are off: the app writes one (chemagent.access).
+    for name in ("uvicorn", "uvicorn.error", "gunicorn.error"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers[:] = []
+        server_logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True

@@ -1,29 +1,18 @@
-"""``GET /metrics``: Prometheus text exposition.
+"""``GET /metrics``: Prometheus text exposition, summed over every gunicorn worker.
 
-Under several worker processes (gunicorn) ``PROMETHEUS_MULTIPROC_DIR`` is set and each
-scrape aggregates every worker's files through a fresh registry with the multiprocess
-collector; otherwise the process's own registry is served.
+See :mod:`chemagent.observability.exposition` and docs/OBSERVABILITY.md.
 """
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
+from chemagent.observability.exposition import render
+
 router = APIRouter(tags=["operations"])
-
-
-def _exposition() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
 
 
 @router.get(
@@ -33,7 +22,8 @@ def _exposition() -> bytes:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Text exposition."}},
 )
 async def metrics() -> Response:
-    """Every metric of this service in the Prometheus text format (see docs/CACHING.md)."""
+    """Every metric of this service in the Prometheus text format, summed over all workers
+    of the pod (see docs/OBSERVABILITY.md for the catalogue)."""
     # Off the event loop: rendering reads files in multiprocess mode.
-    body = await run_in_threadpool(_exposition)
+    body = await run_in_threadpool(render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
