@@ -15,7 +15,16 @@ from chemagent import __version__
 from chemagent.api.deadline import RequestDeadline
 from chemagent.api.errors import install_error_handlers
 from chemagent.api.plain_errors import JsonPlainErrors
-from chemagent.api.routes import cache, compounds, health, metrics, query, search, tools
+from chemagent.api.routes import (
+    cache,
+    compounds,
+    health,
+    metrics,
+    performance,
+    query,
+    search,
+    tools,
+)
 from chemagent.api.routes.page import install_page
 from chemagent.api.state import AppState
 from chemagent.cache.sessions import MemorySessions, RedisSessions, SessionStore
@@ -28,9 +37,10 @@ from chemagent.execution.plan_runner import PlanExecutor
 from chemagent.execution.query_service import QueryService
 from chemagent.execution.runner import StepRunner
 from chemagent.library.load import load
-from chemagent.observability.build import record_build_info, source_commit
+from chemagent.observability.build import record_build_info
 from chemagent.observability.logging import configure_logging
 from chemagent.observability.middleware import TelemetryMiddleware
+from chemagent.observability.performance import PerformanceStore
 from chemagent.observability.recorders import (
     PrometheusCacheTelemetry,
     QueryMetrics,
@@ -38,6 +48,7 @@ from chemagent.observability.recorders import (
     StepHistogram,
 )
 from chemagent.observability.tracing import configure_tracing, shutdown_tracing
+from chemagent.observability.upstream import LLMClassificationMetrics, UpstreamMetrics
 from chemagent.settings import Settings
 from chemagent.steps.context import StepContext
 from chemagent.steps.registry import list_step_kinds
@@ -85,7 +96,8 @@ def build_state(settings: Settings) -> AppState:
         max_pending=settings.max_workers * 64,
         cache=cache,
     )
-    runner.observers += [StepHistogram(), RequestSteps()]
+    performance_store = PerformanceStore.from_environment()
+    runner.observers += [StepHistogram(), RequestSteps(), performance_store.step]
     operations = Operations(
         runner,
         max_batch=settings.max_batch_size,
@@ -99,9 +111,11 @@ def build_state(settings: Settings) -> AppState:
         max_workers=settings.max_workers,
         deadline=settings.request_timeout_seconds,
         max_query_length=settings.max_query_length,
-        classifier=LLMFallback.from_settings(settings),
+        classifier=LLMFallback.from_settings(
+            settings, upstream=UpstreamMetrics("llm"), on_result=LLMClassificationMetrics()
+        ),
     )
-    queries.observers.append(QueryMetrics())
+    queries.observers += [QueryMetrics(), performance_store.query]
     return AppState(
         settings=settings,
         library=library,
@@ -111,6 +125,7 @@ def build_state(settings: Settings) -> AppState:
         operations=operations,
         sessions=sessions,
         queries=queries,
+        performance=performance_store,
     )
 
 
@@ -152,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.log_level, settings.log_format)
         configure_tracing(__version__)  # after the fork: one span processor per worker
         state = await asyncio.to_thread(build_state, settings)
-        record_build_info(__version__, settings.build_commit or source_commit(), RDKIT_VERSION)
+        record_build_info(__version__, settings.git_commit, RDKIT_VERSION)
         log.info("library %s loaded: %d compounds", state.library.manifest.name, len(state.library))
         await state.cache.start()
         warmer = cache.start_warmer(state)  # CHEMAGENT_CACHE_WARM_FILE, in the background
@@ -180,7 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.max_body_bytes = settings.max_body_bytes
     app.state.access_log = settings.access_log
     install_error_handlers(app)
-    for module in (health, metrics, compounds, search, tools, query, cache):
+    for module in (health, metrics, performance, compounds, search, tools, query, cache):
         app.include_router(module.router)
     install_page(app)
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)

@@ -173,14 +173,6 @@ class Settings(BaseSettings):
     ] = 5.0
     log_level: Annotated[LogLevel, Field(description="Log level.")] = "INFO"
     log_format: Annotated[LogFormat, Field(description="json (containers) or console.")] = "console"
-    build_commit: Annotated[
-        str | None,
-        Field(
-            max_length=64,
-            description="Git commit of this build, for chemagent_build_info (the image "
-            "build sets it). Unset: read from the source checkout, else unknown.",
-        ),
-    ] = None
     access_log: Annotated[
         bool,
         Field(

@@ -72,7 +72,9 @@ BUILD_INFO = Gauge(
 )
 QUERIES = Counter(
     "chemagent_queries",
-    "Plain-English queries answered, by intent and status (ok, partial, failed, rejected, error).",
+    "Plain-English queries, by intent (unknown until parsed) and status: ok, partial, "
+    "failed, rejected (out of scope or unreadable), invalid (refused before it ran), "
+    "cancelled (the caller left), error.",
     ["intent", "status"],
 )
 QUERY_DURATION = Histogram(
