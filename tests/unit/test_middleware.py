@@ -147,3 +147,22 @@ async def test_the_access_log_can_be_switched_off(caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.INFO, logger="chemagent.access"):
         await call(TelemetryMiddleware(App(), access_log=False))
     assert not [r for r in caplog.records if r.name == "chemagent.access"]
+
+
+def test_request_steps_marks_a_refused_step_as_shed() -> None:
+    from chemagent.execution.runner import StepRecord
+    from chemagent.execution.step import Step
+    from chemagent.observability.context import RequestTelemetry, request_var
+    from chemagent.observability.recorders import RequestSteps
+
+    request = RequestTelemetry("req-00000001")
+    token = request_var.set(request)
+    try:
+        observe = RequestSteps()
+        observe(StepRecord(Step.of("parse", "CCO"), "ok", "l1", 0.001))
+        observe(StepRecord(Step.of("properties", "CCO"), "error", "miss", 0.0, "Overloaded"))
+    finally:
+        request_var.reset(token)
+    assert request.tiers == {"l1": 1, "miss": 1}
+    assert request.shed == "queue_full"
+    RequestSteps()(StepRecord(Step.of("parse", "CCO"), "ok", "l1", 0.001))  # no request: no-op
