@@ -48,10 +48,11 @@ def multiproc_dir() -> Path:
 
 
 def empty_multiproc_dir(directory: Path) -> None:
-    """Create ``directory`` if needed and delete the metric files of earlier runs."""
+    """Create ``directory`` if needed and delete the files of earlier runs."""
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink(missing_ok=True)
+    for pattern in ("*.db", "performance_*.json"):  # metric files; /v1/performance snapshots
+        for stale in directory.glob(pattern):
+            stale.unlink(missing_ok=True)
 
 
 def _log_config(log_format: str, level: str) -> dict[str, Any]:

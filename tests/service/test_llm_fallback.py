@@ -1,22 +1,17 @@
 """The LLM fallback against a real (fake) OpenAI-compatible HTTP server on 127.0.0.1.
 
-The server runs in a thread (``ThreadingHTTPServer``) and answers what each test scripts:
-a valid intent, content that is not JSON, an intent that breaks the schema, a 500, an
-answer slower than the timeout, a body that trickles in. It records every request so the
-tests can check what the client sent.
+The server (:mod:`tests.service.fake_llm`) answers what each test scripts: a valid intent,
+content that is not JSON, an intent that breaks the schema, a 500, an answer slower than
+the timeout, a body that trickles in. It records every request so the tests can check
+what the client sent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -26,12 +21,12 @@ from chemagent.query.model import EntityKind, IntentKind
 from chemagent.query.planner import plan
 from chemagent.settings import Settings
 from chemagent.sources.llm import MAX_RESPONSE_BYTES, ChatClient
+from tests.service.fake_llm import VALID, FakeLLM, closed_port, completion, running_fake
 
 pytestmark = pytest.mark.anyio
 
 QUERY = "wat r the targits of asprin"
 TIMEOUT = 0.5
-VALID = {"kind": "targets", "compounds": ["asprin"], "confidence": 0.75}
 
 
 @pytest.fixture
@@ -39,109 +34,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def completion(content: str) -> dict[str, Any]:
-    """A chat-completions body as OpenAI, vLLM and Ollama shape it."""
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": "fake",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
-            }
-        ],
-    }
-
-
-@dataclass
-class Recorded:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-
-@dataclass
-class FakeLLM:
-    """What the fake server answers next, and what it was asked."""
-
-    status: int = 200
-    body: bytes = b""
-    delay: float = 0.0
-    trickle: float = 0.0  # seconds between body bytes (0: send at once)
-    requests: list[Recorded] = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    url: str = ""
-
-    def answer(self, content: Any, status: int = 200) -> None:
-        """Answer with a completion whose message content is ``content`` (JSON unless str)."""
-        text = content if isinstance(content, str) else json.dumps(content)
-        self.status, self.body = status, json.dumps(completion(text)).encode()
-
-    def raw(self, body: bytes, status: int = 200) -> None:
-        self.status, self.body = status, body
-
-
-def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
-            fake.requests.append(Recorded(self.path, dict(self.headers.items()), body))
-            if fake.delay and fake.stopping.wait(fake.delay):
-                return
-            try:
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(fake.body)))
-                self.end_headers()
-                if not fake.trickle:
-                    self.wfile.write(fake.body)
-                    return
-                for byte in fake.body:
-                    if fake.stopping.wait(fake.trickle):
-                        return
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout tests)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeLLM]:
     """The fake server on a free port, stopped (and its handlers released) at teardown."""
-    state = FakeLLM()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(
-        target=server.serve_forever, args=(0.05,), name="fake-llm", daemon=True
-    )
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    state.answer(VALID)
-    yield state
-    state.stopping.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
+    with running_fake() as state:
+        yield state
 
 
 def fallback(url: str, api_key: str | None = "sk-test", timeout: float = TIMEOUT) -> LLMFallback:
     return LLMFallback(ChatClient(url, "llama3.1", api_key=api_key, timeout=timeout))
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def one_warning(caplog: pytest.LogCaptureFixture) -> str:

@@ -64,6 +64,7 @@ def test_the_multiproc_directory_is_made_and_emptied(
     assert made.is_dir()
     assert os.environ[gunicorn_config.MULTIPROC_ENV] == str(made)
     (made / "counter_1.db").write_bytes(b"stale")
+    (made / "performance_1.json").write_text("{}")
     (made / "keep.txt").write_text("not a metric file")
     gunicorn_config.empty_multiproc_dir(made)
     assert sorted(p.name for p in made.iterdir()) == ["keep.txt"]

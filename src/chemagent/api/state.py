@@ -12,6 +12,7 @@ from chemagent.execution.operations import Operations
 from chemagent.execution.query_service import QueryService
 from chemagent.execution.runner import StepRunner
 from chemagent.library.library import Library
+from chemagent.observability.performance import PerformanceStore
 from chemagent.settings import Settings
 
 
@@ -27,5 +28,7 @@ class AppState:
     operations: Operations
     sessions: SessionStore
     queries: QueryService
+    performance: PerformanceStore = field(default_factory=PerformanceStore)
+    """Slow queries, failures and maxima of this worker; the pod's summary."""
     started_at: float = field(default_factory=time.time)
     draining: bool = False

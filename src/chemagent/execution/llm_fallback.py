@@ -5,18 +5,26 @@ query service asks the model about queries the rules leave UNKNOWN. The model's 
 validated into an :class:`~chemagent.query.model.Intent` (``query.llm``); when the model is
 down, slow or wrong, :meth:`LLMFallback.classify` returns ``None`` and the rules' answer
 stands. Nothing here is required: without the variable there is no fallback at all.
+
+Each classification's result (ok, invalid, unavailable) goes to an optional observer
+(``chemagent_llm_classifications_total``); the client reports its calls and its circuit
+breaker to an optional :class:`~chemagent.sources.llm.UpstreamTelemetry`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from chemagent.query.llm import LLMIntentError, intent_from_llm, messages_for
 from chemagent.query.model import Intent
 from chemagent.settings import Settings
-from chemagent.sources.llm import ChatClient
+from chemagent.sources.llm import ChatClient, UpstreamTelemetry
 
 log = logging.getLogger(__name__)
+
+ResultObserver = Callable[[str], None]
+"""Called with ``ok``, ``invalid`` or ``unavailable`` after each classification."""
 
 
 class LLMFallback:
@@ -25,18 +33,32 @@ class LLMFallback:
     Attributes:
         ok: answers that became an intent.
         invalid: answers rejected by validation (wrong schema, unknown field, ...).
-        unavailable: calls with no usable answer (timeout, refused, non-2xx, not JSON).
+        unavailable: calls with no usable answer (timeout, refused, non-2xx, not JSON,
+            or skipped while the client's circuit breaker is open).
     """
 
-    def __init__(self, client: ChatClient) -> None:
+    def __init__(self, client: ChatClient, on_result: ResultObserver | None = None) -> None:
         self.client = client
+        self.on_result = on_result
         self.ok = 0
         self.invalid = 0
         self.unavailable = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LLMFallback | None:
-        """The fallback ``settings`` ask for, or ``None`` when ``llm_url`` is unset."""
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        upstream: UpstreamTelemetry | None = None,
+        on_result: ResultObserver | None = None,
+    ) -> LLMFallback | None:
+        """The fallback ``settings`` ask for, or ``None`` when ``llm_url`` is unset.
+
+        Args:
+            settings: the LLM URL, model, key and timeout.
+            upstream: told about every call to the LLM and its breaker's state.
+            on_result: told the result of every classification.
+        """
         if not settings.llm_url:
             return None
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
@@ -45,8 +67,9 @@ class LLMFallback:
             settings.llm_model,
             api_key=key,
             timeout=settings.llm_timeout_seconds,
+            telemetry=upstream,
         )
-        return cls(client)
+        return cls(client, on_result)
 
     async def classify(self, query: str) -> Intent | None:
         """The model's intent for ``query``, or ``None`` (logged) when there is no valid one.
@@ -60,17 +83,24 @@ class LLMFallback:
         """
         payload = await self.client.json_completion(messages_for(query))
         if payload is None:
-            self.unavailable += 1  # json_completion logged why
+            self.unavailable += 1  # json_completion logged why (or its breaker is open)
+            self._observe("unavailable")
             return None
         try:
             intent = intent_from_llm(payload, query)
         except LLMIntentError as exc:
             self.invalid += 1
+            self._observe("invalid")
             log.warning("LLM answer rejected: %s", exc)
             return None
         self.ok += 1
+        self._observe("ok")
         log.info("LLM classified a query as %s (confidence %.2f)", intent.kind, intent.confidence)
         return intent
+
+    def _observe(self, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(result)
 
     async def aclose(self) -> None:
         """Close the client's connections."""
