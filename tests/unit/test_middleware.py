@@ -166,3 +166,16 @@ def test_request_steps_marks_a_refused_step_as_shed() -> None:
     assert request.tiers == {"l1": 1, "miss": 1}
     assert request.shed == "queue_full"
     RequestSteps()(StepRecord(Step.of("parse", "CCO"), "ok", "l1", 0.001))  # no request: no-op
+
+
+def test_shed_series_exist_at_zero_before_any_shed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from chemagent.observability import middleware
+
+    registry = CollectorRegistry()
+    fresh = Counter("shed_probe", "test", ["reason"], registry=registry)
+    monkeypatch.setattr(middleware, "REQUESTS_SHED", fresh)
+    TelemetryMiddleware(App(), access_log=False)
+    for reason in ("queue_full", "deadline"):
+        assert registry.get_sample_value("shed_probe_total", {"reason": reason}) == 0.0

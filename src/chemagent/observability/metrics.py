@@ -57,6 +57,7 @@ HTTP_IN_FLIGHT = Gauge(
     "HTTP requests being served now, summed over the live workers.",
     multiprocess_mode="livesum",
 )
+SHED_REASONS = ("queue_full", "deadline")
 REQUESTS_SHED = Counter(
     "chemagent_requests_shed",
     "Requests refused or cut short to protect the service, by reason: queue_full (a step "

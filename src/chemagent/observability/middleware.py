@@ -38,6 +38,7 @@ from chemagent.observability.metrics import (
     HTTP_IN_FLIGHT,
     HTTP_REQUESTS,
     REQUESTS_SHED,
+    SHED_REASONS,
 )
 
 access_log = logging.getLogger("chemagent.access")
@@ -60,7 +61,9 @@ class _Children:
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, str], Counter] = {}
         self.durations: dict[tuple[str, str, str], Histogram] = {}
-        self.shed: dict[str, Counter] = {}
+        # Every reason's series exists from the start at 0: rate() and increase() only see
+        # a shed that moves an existing series, so a series born at 1 would hide the first.
+        self.shed: dict[str, Counter] = {r: REQUESTS_SHED.labels(r) for r in SHED_REASONS}
 
     def observe(self, labels: tuple[str, str, str], seconds: float) -> None:
         counter = self.requests.get(labels)
