@@ -20,12 +20,12 @@ Labels: Prometheus (a ``ServiceMonitor``, or ``prometheus/prometheus.yml``) adds
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_FILE = ROOT / "prometheus" / "alerts.yml"
@@ -285,53 +285,24 @@ def rule_groups() -> dict[str, Any]:
     }
 
 
-# --- a YAML writer for these shapes (mappings, lists, strings, numbers) ------------------
-
-_PLAIN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.:/-]*|[0-9]+[smhdwy])$")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
+# --- YAML (PyYAML, with PromQL as literal blocks: it reads better without escapes) -------
 
 
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
-        return text
-    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
+class _Dumper(yaml.SafeDumper):
+    """Block style everywhere; multi-line or quoted text as ``|-`` literal blocks."""
 
 
-def _block(key: str, text: str, pad: str) -> list[str]:
-    lines = text.split("\n")
-    if lines[0].startswith(" ") or any(line != line.rstrip() or "\t" in line for line in lines):
-        raise ValueError(f"{key}: a block text must not start with a space or hold tabs")
-    return [f"{pad}{key}: |-", *(f"{pad}  {line}" if line else "" for line in lines)]
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value or '"' in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-def yaml_lines(value: Any, indent: int = 0) -> list[str]:
-    """``value`` as YAML block-style lines (multi-line strings as ``|-`` literals)."""
-    pad = " " * indent
-    if isinstance(value, dict):
-        lines: list[str] = []
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                lines += [f"{pad}{key}:", *yaml_lines(item, indent + 2)]
-            elif isinstance(item, str) and ("\n" in item or '"' in item):
-                lines += _block(key, item, pad)  # PromQL reads better without escapes
-            else:
-                empty = "{}" if isinstance(item, dict) else "[]"
-                lines.append(
-                    f"{pad}{key}: {empty if isinstance(item, dict | list) else _scalar(item)}"
-                )
-        return lines
-    if isinstance(value, list):
-        lines = []
-        for item in value:
-            inner = yaml_lines(item, indent + 2)
-            lines += [f"{pad}- {inner[0][indent + 2 :]}", *inner[1:]]
-        return lines
-    return [f"{pad}{_scalar(value)}"]
+_Dumper.add_representer(str, _text)
+
+
+def dump(value: Any) -> str:
+    """``value`` as block-style YAML, keys in their given order."""
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
 
 
 HEADER = (
@@ -342,7 +313,7 @@ HEADER = (
 
 def render_rules() -> str:
     """The text of prometheus/alerts.yml."""
-    return HEADER + "\n".join(yaml_lines(rule_groups())) + "\n"
+    return HEADER + dump(rule_groups())
 
 
 def render_prometheus_rule() -> str:
@@ -359,7 +330,7 @@ def render_prometheus_rule() -> str:
         },
         "spec": rule_groups(),
     }
-    return HEADER + "\n".join(yaml_lines(document)) + "\n"
+    return HEADER + dump(document)
 
 
 OUTPUTS = {RULES_FILE: render_rules, PROMETHEUS_RULE_FILE: render_prometheus_rule}
