@@ -47,7 +47,7 @@ def test_the_doc_matches_the_code() -> None:
 def test_check_fails_on_a_stale_doc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stale = tmp_path / "OBSERVABILITY.md"
     text = metrics_catalogue.DOC.read_text(encoding="utf-8")
-    stale.write_text(text.replace("`chemagent_build_info`", "`chemagent_old_name`"))
+    stale.write_text(text.replace("| `chemagent_build_info` |", "| `chemagent_old_name` |"))
     monkeypatch.setattr(metrics_catalogue, "DOC", stale)
     assert metrics_catalogue.main(["--check"]) == 1
     assert metrics_catalogue.main([]) == 0
