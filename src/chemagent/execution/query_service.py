@@ -22,11 +22,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chemagent.cache.sessions import SESSION_ID, Exchange, SessionStore
 from chemagent.errors import InvalidInput
 from chemagent.execution.plan_runner import BINDERS, NodeOutcome, PlanExecutor
+from chemagent.observability import tracing
 from chemagent.query.formatter import Answer, format_answer, format_rejection
 from chemagent.query.intent import parse
 from chemagent.query.model import Intent, IntentKind
@@ -34,6 +35,9 @@ from chemagent.query.plan import Plan, PlanError
 from chemagent.query.planner import plan as make_plan
 from chemagent.query.serialize import entity_to_dict, intent_from_dict, intent_to_dict
 from chemagent.steps.registry import list_step_kinds
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +171,20 @@ class QueryService:
         self.active += 1
         try:
             await emitter.emit("parsing", 0.0, query=query)
-            context = await self._context(session_id) if options.session_id else None
-            intent = parse(query, context)
-            if intent.kind is IntentKind.UNKNOWN and self.classifier is not None:
-                intent = await self._classify(query, intent)
+            with tracing.child_span("query.parse") as span:
+                context = await self._context(session_id) if options.session_id else None
+                intent = parse(query, context)
+                if intent.kind is IntentKind.UNKNOWN and self.classifier is not None:
+                    intent = await self._classify(query, intent)
+                if span is not None:
+                    _describe_intent(span, intent)
             intent_kind = intent.kind.value
-            outcome = await self._answer(intent, options, session_id, emitter)
-            status = str(outcome.body.get("status") or ("ok" if outcome.ok else "failed"))
-            http_status, steps = outcome.status_code, len(outcome.body.get("steps") or ())
+            with tracing.child_span("query.plan") as span:
+                outcome = await self._answer(intent, options, session_id, emitter)
+                status = str(outcome.body.get("status") or ("ok" if outcome.ok else "failed"))
+                http_status, steps = outcome.status_code, len(outcome.body.get("steps") or ())
+                if span is not None:
+                    _describe_answer(span, intent, outcome, status)
             if options.remember and intent.kind not in (
                 IntentKind.UNKNOWN,
                 IntentKind.OUT_OF_SCOPE,
@@ -329,6 +339,24 @@ def _respond(
     if metrics is not None:
         body["metrics"] = metrics
     return QueryOutcome(status, body)
+
+
+def _describe_intent(span: Span, intent: Intent) -> None:
+    """``query.parse``'s attributes: what was asked, by whom read; never the text."""
+    span.set_attribute(tracing.INTENT, intent.kind.value)
+    span.set_attribute(tracing.INTENT_SOURCE, intent.source)
+    span.set_attribute(tracing.ENTITY_COUNT, len(intent.entities))
+
+
+def _describe_answer(span: Span, intent: Intent, outcome: QueryOutcome, status: str) -> None:
+    """``query.plan``'s attributes: the intent, the answer's status, the plan's size."""
+    span.set_attribute(tracing.INTENT, intent.kind.value)
+    span.set_attribute(tracing.QUERY_STATUS, status)
+    plan = outcome.body.get("plan") or {}
+    span.set_attribute(tracing.PLAN_NODES, len(plan.get("nodes") or ()))
+    span.set_attribute(tracing.PLAN_LAYERS, len(plan.get("layers") or ()))
+    if outcome.status_code >= 500:
+        tracing.mark_failed(span, str(outcome.body.get("error", "internal")))
 
 
 def _rejected_422(base: dict[str, Any], answer: Answer, detail: str) -> QueryOutcome:

@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chemagent.errors import Overloaded, StepTimeout
 from chemagent.execution.step import Step
+from chemagent.observability import tracing
 from chemagent.steps.context import StepContext
 from chemagent.steps.registry import get_kind
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +108,28 @@ class StepRunner:
         return value
 
     async def run_cached(self, step: Step) -> tuple[Any, str]:
-        """:meth:`run`, also saying where the result came from: l1, l2, miss or stale."""
+        """:meth:`run`, also saying where the result came from: l1, l2, miss or stale.
+
+        With tracing on, the step runs inside its span ``step <kind>``, a child of the
+        current span (the request's, or ``query.plan``), so the Redis calls it makes are
+        the span's children and the observers' log lines name it. With tracing off this
+        costs a None check; under an unsampled request no span is made either
+        (:func:`~chemagent.observability.tracing.child_tracer`).
+        """
+        tracer = tracing.child_tracer()
+        span: Span | None = None
+        if tracer is not None:
+            span, token = tracing.start_child_span(
+                tracer, _span_name(step.kind), {tracing.STEP_KIND: step.kind}
+            )
         kind = get_kind(step.kind)
         timeout = kind.timeout_seconds or self._step_timeout
         started = time.perf_counter()
-        outcome, error, tier = "ok", None, MISS
+        outcome, error, tier, value = "ok", None, MISS, None
         try:
             if self.cache is None:
-                return await self._compute(kind.fn, step, deadline=timeout), MISS
+                value = await self._compute(kind.fn, step, deadline=timeout)
+                return value, MISS
             # Every caller waiting on one computation shares its deadline.
             value, tier = await self.cache.get_or_compute(
                 step, kind.version, lambda: self._compute(kind.fn, step, deadline=timeout)
@@ -126,8 +147,14 @@ class StepRunner:
             raise
         finally:
             record = StepRecord(step, outcome, tier, time.perf_counter() - started, error)
-            for observer in self.observers:
-                observer(record)
+            if span is not None and span.is_recording():
+                describe_step(span, record, value)
+            try:
+                for observer in self.observers:
+                    observer(record)
+            finally:
+                if span is not None:
+                    tracing.end_span(span, token)
 
     async def _compute(self, fn: Any, step: Step, *, deadline: float) -> Any:
         if self._pending >= self._max_pending:
@@ -136,7 +163,10 @@ class StepRunner:
             )
         self._pending += 1
         try:
-            future = self._executor.submit(fn, self.context, step.input, step.param_map)
+            # In the step's context, so a log line written by the step names its trace.
+            future = self._executor.submit(
+                contextvars.copy_context().run, fn, self.context, step.input, step.param_map
+            )
         except BaseException:
             self._pending -= 1
             raise
@@ -157,3 +187,69 @@ class StepRunner:
     async def run_all(self, steps: Sequence[Step]) -> list[Any | BaseException]:
         """Run independent steps concurrently; results (or exceptions) in input order."""
         return list(await asyncio.gather(*(self.run(s) for s in steps), return_exceptions=True))
+
+
+# --- the step's span ---------------------------------------------------------------------
+
+_COMPOUND_ID = re.compile(r"^CHEMBL\d{1,12}$")
+_LIBRARY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_LISTS = ("hits", "matches", "records", "ranking")
+"""Result fields that hold the step's answers, in the order they are looked for."""
+
+
+@functools.cache
+def _span_name(kind: str) -> str:
+    return f"step {kind}"
+
+
+def describe_step(span: Span, record: StepRecord, value: Any) -> None:
+    """Set the step span's ``chemagent.*`` attributes, and its error status on failure."""
+    attributes: dict[str, str | int] = {
+        tracing.CACHE_TIER: record.cache,
+        tracing.STEP_OUTCOME: record.outcome,
+    }
+    compound = compound_id(record.step, value)
+    if compound is not None:
+        attributes[tracing.COMPOUND_ID] = compound
+    count = result_count(value)
+    if count is not None:
+        attributes[tracing.RESULT_COUNT] = count
+    span.set_attributes(attributes)  # one call: the span takes its lock once, not four times
+    if record.error is not None:
+        tracing.mark_failed(span, record.error)
+
+
+def compound_id(step: Step, value: Any) -> str | None:
+    """The library compound a step is about, for its span; None when it is about several
+    or about a structure.
+
+    In order: the result's own ``chembl_id`` (``compound`` and ``contains``), the first
+    exact match of a ``resolve`` (a name resolved to its compound), or the input itself
+    when it is a ChEMBL ID (a ``compound`` or ``targets`` step that failed). IDs from a
+    result come from the library, so they are never free text; an input is used only
+    when it has the shape of a ChEMBL ID, so a SMILES, a name or a query never is.
+    """
+    if isinstance(value, dict):
+        own = value.get("chembl_id")
+        if own is None and isinstance(matches := value.get("matches"), list) and matches:
+            first = matches[0]
+            own = first.get("chembl_id") if isinstance(first, dict) else None
+        if isinstance(own, str) and _LIBRARY_ID.match(own):
+            return own
+    if len(step.input) > 32:  # a JSON list, a long SMILES: never one ID
+        return None
+    text = step.input.strip().upper()
+    return text if _COMPOUND_ID.match(text) else None
+
+
+def result_count(value: Any) -> int | None:
+    """How many answers a step returned: a list's length, or its hits, matches, records
+    or ranking; None for a single answer (a record, a panel, a depiction)."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict):
+        for key in _LISTS:
+            items = value.get(key)
+            if isinstance(items, list):
+                return len(items)
+    return None

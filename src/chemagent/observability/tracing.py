@@ -1,21 +1,41 @@
 """Tracing: OpenTelemetry spans exported by the standard ``OTEL_*`` variables, or none.
 
 Export is on when an OTLP endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) or ``OTEL_TRACES_EXPORTER`` names an exporter
-(``otlp``, ``console``); ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` turn
-it off. The protocol is ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` /
-``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``, the default, or ``grpc``); the
-exporters read their own endpoint, headers, timeout and TLS variables, and the batch
-processor its ``OTEL_BSP_*``. The sampler is ``OTEL_TRACES_SAMPLER`` /
-``OTEL_TRACES_SAMPLER_ARG``, by default ``parentbased_traceidratio`` at 0.1: a caller's
-sampling decision is kept, and 1 in 10 new traces is recorded.
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) or ``OTEL_TRACES_EXPORTER`` names exporters
+(``otlp``, ``console``, comma-separated); ``OTEL_SDK_DISABLED=true`` or
+``OTEL_TRACES_EXPORTER=none`` turn it off. Unlike the spec's default (``otlp`` to
+localhost), nothing is exported when nothing is set. The protocol is
+``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL`` (``http/protobuf``,
+the default, or ``grpc``; the Python exporter has no ``http/json``). The sampler is
+``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``, by default
+``parentbased_traceidratio`` at 0.1: a caller's sampling decision is kept, and 1 in 10 new
+traces is recorded.
+
+The variables above, the exporters' (endpoints, headers, timeouts, compression, TLS files,
+insecure), ``OTEL_BSP_*``, ``OTEL_PROPAGATORS`` and ``OTEL_RESOURCE_ATTRIBUTES`` are checked
+at start (:func:`read_config`); a bad value raises :class:`TracingConfigError` naming the
+variable, where the SDK would log a warning and carry on with a default (or fail at the
+first request, for ``OTEL_PROPAGATORS``). Two deliberate choices:
+
+* ``OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`` is in milliseconds, as the spec says (the Python
+  exporters read it as seconds: ``10000`` would wait 2.8 hours); it is passed to the
+  exporter converted.
+* ``OTEL_BSP_*`` are passed to the batch processor explicitly, after the check.
+
+Endpoints, headers, compression and TLS files are read by the exporters themselves.
 
 With export off there is no SDK at all: each request still gets a trace id (the caller's
 ``traceparent`` or a random one) for its logs, error bodies and response headers, through
-a non-recording span that costs ~2 us; step spans are not created.
+a non-recording span that costs ~2 us; step and query spans are not created.
 
 :func:`configure_tracing` runs in each worker's lifespan, after gunicorn forks, so every
 worker has its own span processor and exporter thread.
+
+Span catalogue (attribute names are the constants below): the server span
+``<METHOD> <route template>``; under it ``query.parse`` and ``query.plan`` for a query,
+one ``step <kind>`` per step (under ``query.plan`` for a query, under the server span for a
+REST call), and client spans for Redis (``GET``, ``SET``, ... without keys or values) and
+httpx (the LLM fallback, the ChEMBL upstream; URLs without their query string).
 """
 
 from __future__ import annotations
@@ -26,8 +46,10 @@ import random
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -42,6 +64,8 @@ from opentelemetry.trace import (
     Tracer,
 )
 
+from chemagent.observability.instrumentation import instrument_clients, uninstrument_clients
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import Sampler
@@ -51,8 +75,26 @@ log = logging.getLogger(__name__)
 TRACER_NAME = "chemagent"
 DEFAULT_SAMPLER = "parentbased_traceidratio"
 DEFAULT_RATIO = 0.1
+DEFAULT_EXPORT_TIMEOUT_MS = 10_000.0
+SHUTDOWN_SECONDS = 5.0
+"""At most this long to flush the last spans at shutdown (the pod's grace period is 30 s)."""
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _random = random.SystemRandom()  # ids must not repeat across forked workers
+
+# Span attributes (the span catalogue in docs/OBSERVABILITY.md). No attribute ever holds a
+# query text, a SMILES or a name: only kinds, tiers, outcomes, counts and library IDs.
+STEP_KIND = "chemagent.step.kind"
+CACHE_TIER = "chemagent.cache.tier"
+STEP_OUTCOME = "chemagent.step.outcome"
+COMPOUND_ID = "chemagent.compound_id"
+RESULT_COUNT = "chemagent.result.count"
+INTENT = "chemagent.intent"
+INTENT_SOURCE = "chemagent.intent.source"
+ENTITY_COUNT = "chemagent.intent.entities"
+QUERY_STATUS = "chemagent.query.status"
+PLAN_NODES = "chemagent.plan.nodes"
+PLAN_LAYERS = "chemagent.plan.layers"
+ERROR_TYPE = "error.type"
 
 
 class TracingConfigError(ValueError):
@@ -63,6 +105,8 @@ class TracingConfigError(ValueError):
 class _Tracing:
     provider: TracerProvider | None = None
     tracer: Tracer | None = None
+    follows_parent: bool = False
+    """The sampler is parent-based: a child of an unsampled span is never recorded."""
 
 
 _state = _Tracing()
@@ -78,15 +122,79 @@ def tracer() -> Tracer | None:
     return _state.tracer
 
 
+def child_tracer() -> Tracer | None:
+    """The tracer if a child of the current span could be recorded, else None.
+
+    None when tracing is off, and also under an unsampled span when the sampler follows
+    the parent (the default sampler, for 9 requests in 10): such a child would be dropped
+    anyway, and not creating it saves ~6 us a step. Its log lines then name the
+    request's span.
+    """
+    tracer = _state.tracer
+    if tracer is None or not _state.follows_parent:
+        return tracer
+    context = trace.get_current_span().get_span_context()
+    return None if context.is_valid and not context.trace_flags.sampled else tracer
+
+
+# --- configuration --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The batch span processor's ``OTEL_BSP_*`` (defaults: the SDK's)."""
+
+    schedule_delay_millis: int = 5000
+    export_timeout_millis: int = 30000
+    max_queue_size: int = 2048
+    max_export_batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """What the ``OTEL_*`` variables ask for, checked (see :func:`read_config`)."""
+
+    exporters: tuple[str, ...]
+    protocol: str
+    sampler: Sampler
+    timeout_seconds: float
+    batch: BatchOptions = field(default_factory=BatchOptions)
+
+
+def _first(env: Mapping[str, str], *names: str) -> tuple[str, str]:
+    """``(variable, value)`` of the first of ``names`` set non-empty, else the last, ''."""
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return name, value
+    return names[-1], ""
+
+
+def _exporter_names(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    unknown = [n for n in names if n not in ("otlp", "console", "none")]
+    if unknown or ("none" in names and len(names) > 1):
+        raise TracingConfigError(
+            f"OTEL_TRACES_EXPORTER={raw!r}: use otlp, console, both (otlp,console) or none."
+        )
+    return names
+
+
 def export_requested(env: Mapping[str, str]) -> bool:
-    """Whether the ``OTEL_*`` variables in ``env`` ask for spans to be exported."""
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    """Whether the ``OTEL_*`` variables in ``env`` ask for spans to be exported.
+
+    Raises:
+        TracingConfigError: ``OTEL_SDK_DISABLED`` is not a boolean, or an unknown exporter.
+    """
+    disabled = env.get("OTEL_SDK_DISABLED", "").strip().lower()
+    if disabled not in ("", "true", "false"):
+        raise TracingConfigError(f"OTEL_SDK_DISABLED={disabled!r} must be true or false.")
+    names = _exporter_names(env)
+    if disabled == "true" or names == ("none",):
         return False
-    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if exporter:
-        return exporter != "none"
-    return bool(
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    return bool(names) or bool(
+        _first(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")[1]
     )
 
 
@@ -123,34 +231,173 @@ def sampler_from(env: Mapping[str, str]) -> Sampler:
     return ratio_sampler if name == "traceidratio" else sampling.ParentBased(ratio_sampler)
 
 
-def _exporter(env: Mapping[str, str]) -> Any:
-    name = env.get("OTEL_TRACES_EXPORTER", "").strip().lower() or "otlp"
+def _protocol(env: Mapping[str, str]) -> str:
+    name, value = _first(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol = value.lower() or "http/protobuf"
+    if protocol not in ("http/protobuf", "grpc"):
+        raise TracingConfigError(
+            f"{name}={value!r} is not supported; use http/protobuf or grpc "
+            "(the Python exporter has no http/json)."
+        )
+    return protocol
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = minimum - 1
+    if not value >= minimum:  # also refuses NaN
+        raise TracingConfigError(f"{name}={raw!r} must be a number >= {minimum:g}.")
+    return value
+
+
+def _timeout_seconds(env: Mapping[str, str]) -> float:
+    name, _ = _first(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+    return _number(env, name, DEFAULT_EXPORT_TIMEOUT_MS, minimum=1) / 1000
+
+
+def _batch(env: Mapping[str, str]) -> BatchOptions:
+    """The batch span processor's arguments from ``OTEL_BSP_*``."""
+    default = BatchOptions()
+    batch = BatchOptions(
+        *(
+            int(_number(env, f"OTEL_BSP_{name}", getattr(default, attribute), minimum=1))
+            for name, attribute in (
+                ("SCHEDULE_DELAY", "schedule_delay_millis"),
+                ("EXPORT_TIMEOUT", "export_timeout_millis"),
+                ("MAX_QUEUE_SIZE", "max_queue_size"),
+                ("MAX_EXPORT_BATCH_SIZE", "max_export_batch_size"),
+            )
+        )
+    )
+    if batch.max_export_batch_size > batch.max_queue_size:
+        raise TracingConfigError(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE must not exceed OTEL_BSP_MAX_QUEUE_SIZE "
+            f"({batch.max_export_batch_size} > {batch.max_queue_size})."
+        )
+    return batch
+
+
+def _check_endpoint(env: Mapping[str, str]) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        value = env.get(name, "").strip()
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            parts = urlsplit("")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            # The value is not echoed: a URL may carry credentials.
+            raise TracingConfigError(
+                f"{name} must be an http:// or https:// URL with a host and an optional "
+                "port, e.g. http://otel-collector:4318."
+            )
+
+
+_HEADER_KEY = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_other_variables(env: Mapping[str, str]) -> None:
+    """Headers, booleans, files, compression, propagators, resource attributes."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+        items = [i for i in env.get(name, "").split(",") if i.strip()]
+        if any(not _HEADER_KEY.match(i.partition("=")[0].strip()) or "=" not in i for i in items):
+            # The value is not echoed: headers carry API keys.
+            raise TracingConfigError(f"{name} must be key=value pairs separated by commas.")
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"):
+        if env.get(name, "").strip().lower() not in ("", "true", "false"):
+            raise TracingConfigError(f"{name}={env[name]!r} must be true or false.")
+    for name in ("CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"):
+        for variable in (f"OTEL_EXPORTER_OTLP_TRACES_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
+            path = env.get(variable, "").strip()
+            if path and not Path(path).is_file():
+                raise TracingConfigError(f"{variable}={path!r} is not a readable file.")
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"):
+        if env.get(variable, "").strip().lower() not in ("", "none", "gzip", "deflate"):
+            raise TracingConfigError(f"{variable}={env[variable]!r}: use none, gzip or deflate.")
+    _check_propagators(env.get("OTEL_PROPAGATORS", ""))
+    attributes = [i for i in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",") if i.strip()]
+    if any("=" not in i or not i.partition("=")[0].strip() for i in attributes):
+        raise TracingConfigError("OTEL_RESOURCE_ATTRIBUTES must be key=value pairs.")
+
+
+def _check_propagators(raw: str) -> None:
+    from importlib.metadata import entry_points
+
+    known = {e.name for e in entry_points(group="opentelemetry_propagator")} | {"none"}
+    unknown = [n.strip() for n in raw.split(",") if n.strip() and n.strip() not in known]
+    if unknown:
+        raise TracingConfigError(
+            f"OTEL_PROPAGATORS names {', '.join(unknown)}, which is not installed; "
+            f"known: {', '.join(sorted(known))}."
+        )
+
+
+def read_config(env: Mapping[str, str] | None = None) -> TracingConfig | None:
+    """The checked tracing configuration of ``env`` (default ``os.environ``).
+
+    The CLI calls this before starting workers so a bad value stops ``chemagent serve``
+    with one line; each worker's lifespan calls it again through :func:`configure_tracing`.
+
+    Returns:
+        None when export is off (then nothing else is read).
+
+    Raises:
+        TracingConfigError: a value this service or the SDK cannot use; the message
+            names the variable (and never echoes headers or URLs, which may hold secrets).
+    """
+    env = os.environ if env is None else env
+    if not export_requested(env):
+        return None
+    _check_endpoint(env)
+    _check_other_variables(env)
+    return TracingConfig(
+        exporters=tuple(n for n in _exporter_names(env) if n != "none") or ("otlp",),
+        protocol=_protocol(env),
+        sampler=sampler_from(env),
+        timeout_seconds=_timeout_seconds(env),
+        batch=_batch(env),
+    )
+
+
+def _exporter(name: str, config: TracingConfig) -> Any:
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
-    if name != "otlp":
-        raise TracingConfigError(
-            f"OTEL_TRACES_EXPORTER={name!r} is not supported; use otlp, console or none."
-        )
-    protocol = (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
-    if protocol == "grpc":
+    if config.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HTTPSpanExporter,
-        )
-
-        return HTTPSpanExporter()
-    raise TracingConfigError(
-        f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; use http/protobuf or grpc."
+        return OTLPSpanExporter(timeout=config.timeout_seconds)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
     )
+
+    return HTTPSpanExporter(timeout=config.timeout_seconds)
+
+
+def _resource(service_version: str, env: Mapping[str, str]) -> Any:
+    from opentelemetry.sdk.resources import Resource
+
+    # Resource.create lets these attributes win over OTEL_SERVICE_NAME and
+    # OTEL_RESOURCE_ATTRIBUTES: add each only when the operator did not set it.
+    given = {
+        item.partition("=")[0].strip()
+        for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+        if item.strip()
+    }
+    attributes = {}
+    if "service.version" not in given:
+        attributes["service.version"] = service_version
+    if not env.get("OTEL_SERVICE_NAME") and "service.name" not in given:
+        attributes["service.name"] = "chemagent"
+    return Resource.create(attributes)
 
 
 def configure_tracing(
@@ -159,7 +406,9 @@ def configure_tracing(
     """Create this process's tracer provider when the ``OTEL_*`` variables ask for export.
 
     Call once per worker process, after any fork (the app lifespan does). The provider is
-    not made global: tests build many apps in one process; instrumentations get it passed.
+    not made global: tests build many apps in one process; the Redis and httpx client
+    instrumentations get it passed (:mod:`~chemagent.observability.instrumentation`) and
+    are undone by :func:`shutdown_tracing`.
 
     Args:
         service_version: becomes the ``service.version`` resource attribute.
@@ -170,36 +419,69 @@ def configure_tracing(
         when export is off.
 
     Raises:
-        TracingConfigError: an unusable sampler, exporter or protocol.
+        TracingConfigError: see :func:`read_config`.
     """
     env = os.environ if env is None else env
-    if not export_requested(env):
+    config = read_config(env)
+    if config is None:
         return None
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    attributes = {"service.version": service_version}
-    # Resource.create lets these attributes win over OTEL_SERVICE_NAME and
-    # OTEL_RESOURCE_ATTRIBUTES, so name the service only when the operator did not.
-    if not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get(
-        "OTEL_RESOURCE_ATTRIBUTES", ""
-    ):
-        attributes["service.name"] = "chemagent"
-    resource = Resource.create(attributes)
-    provider = TracerProvider(sampler=sampler_from(env), resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(_exporter(env)))
-    _state.provider = provider
-    _state.tracer = provider.get_tracer(TRACER_NAME, service_version)
-    log.info("tracing: exporting spans (%s)", type(provider.sampler).__name__)
+    provider = TracerProvider(sampler=config.sampler, resource=_resource(service_version, env))
+    for name in config.exporters:
+        batch = config.batch
+        processor = BatchSpanProcessor(
+            _exporter(name, config),
+            max_queue_size=batch.max_queue_size,
+            schedule_delay_millis=batch.schedule_delay_millis,
+            max_export_batch_size=batch.max_export_batch_size,
+            export_timeout_millis=batch.export_timeout_millis,
+        )
+        provider.add_span_processor(processor)
+    activate(provider, service_version)
+    instrument_clients(provider)
+    log.info(
+        "tracing: exporting spans (%s, %s, %s)",
+        "+".join(config.exporters),
+        config.protocol,
+        config.sampler.get_description(),
+    )
     return provider
 
 
+def activate(provider: TracerProvider | None, service_version: str = "") -> None:
+    """Make ``provider`` this process's (None: tracing off). Tests and benchmarks use it
+    with an in-memory exporter; the service goes through :func:`configure_tracing`."""
+    from opentelemetry.sdk.trace.sampling import ParentBased
+
+    _state.provider = provider
+    _state.tracer = None if provider is None else provider.get_tracer(TRACER_NAME, service_version)
+    # ParentBased as sampler_from builds it: a local unsampled parent -> ALWAYS_OFF.
+    _state.follows_parent = provider is not None and isinstance(provider.sampler, ParentBased)
+
+
 def shutdown_tracing() -> None:
-    """Flush and stop the exporter (end of the lifespan); tracing is off afterwards."""
+    """Undo the client instrumentations, flush and stop the exporters (end of the
+    lifespan); tracing is off afterwards.
+
+    Waits at most :data:`SHUTDOWN_SECONDS` for a slow or dead collector.
+    """
     provider, _state.provider, _state.tracer = _state.provider, None, None
-    if provider is not None:
-        provider.shutdown()
+    _state.follows_parent = False
+    uninstrument_clients()
+    if provider is None:
+        return
+    import threading
+
+    stopper = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(SHUTDOWN_SECONDS)
+    if stopper.is_alive():
+        log.warning("tracing: the last spans were not exported within %g s", SHUTDOWN_SECONDS)
+
+
+# --- spans ------------------------------------------------------------------------------
 
 
 def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
@@ -267,10 +549,50 @@ def start_server_span(scope: Mapping[str, Any], method: str) -> tuple[Span, obje
     return span, otel_context.attach(trace.set_span_in_context(span))
 
 
+def start_child_span(
+    tracer: Tracer, name: str, attributes: Mapping[str, str | int] | None = None
+) -> tuple[Span, object]:
+    """Open a span under the current one and make it current; ``(span, token)``.
+
+    The token restores the previous context in :func:`end_span`; both must run in the same
+    task (concurrent steps each run in their own, which copied the context when created,
+    so every step span gets the right parent).
+    """
+    span = tracer.start_span(name, attributes=attributes)
+    return span, otel_context.attach(trace.set_span_in_context(span))
+
+
 def end_span(span: Span, token: object) -> None:
-    """End what :func:`start_server_span` opened and restore the previous context."""
+    """End what :func:`start_server_span` or :func:`start_child_span` opened and restore
+    the previous context."""
     span.end()
     otel_context.detach(token)  # type: ignore[arg-type]
+
+
+@contextmanager
+def child_span(name: str) -> Iterator[Span | None]:
+    """A span under the current one, current inside the block; None when tracing is off
+    or the span would not be recorded (:func:`child_tracer`; then nothing at all is done).
+    An exception leaving the block marks it failed."""
+    tracer = child_tracer()
+    if tracer is None:
+        yield None
+        return
+    span, token = start_child_span(tracer, name)
+    try:
+        yield span
+    except BaseException as exc:
+        mark_failed(span, type(exc).__name__)
+        raise
+    finally:
+        end_span(span, token)
+
+
+def mark_failed(span: Span, error_type: str) -> None:
+    """Error status and ``error.type`` (a class name or a code, never a message: messages
+    quote the user's input)."""
+    span.set_attribute(ERROR_TYPE, error_type)
+    span.set_status(Status(StatusCode.ERROR, error_type))
 
 
 def error_status(status: int) -> Status:
@@ -296,6 +618,21 @@ def traceparent_of(span: Span) -> str:
     """The W3C ``traceparent`` value naming ``span``."""
     context = span.get_span_context()
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Run background work (cache warming) without spans: inside, the current span is an
+    unsampled one, so with the default sampler no step or client span is made, instead
+    of one single-span trace per warmed step."""
+    span = NonRecordingSpan(
+        SpanContext(_random.getrandbits(128) or 1, _random.getrandbits(64) or 1, False)
+    )
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 @contextmanager
