@@ -97,6 +97,18 @@ def _panel_table(title: str, panel: dict[str, Any]) -> Table:
     return table
 
 
+def _check_tracing_config() -> None:
+    """Stop with one line naming the variable when an ``OTEL_*`` value is unusable, before
+    any worker starts (each worker's lifespan would fail with a traceback instead)."""
+    from chemagent.observability.tracing_config import TracingConfigError, read_config
+
+    try:
+        read_config()
+    except TracingConfigError as exc:
+        sys.stderr.write(f"invalid configuration: {exc}\n")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [env CHEMAGENT_HOST].")] = None,
@@ -113,6 +125,7 @@ def serve(
 ) -> None:
     """Run the HTTP API on the configured library (uvicorn, or gunicorn for --workers > 1)."""
     settings = _settings()
+    _check_tracing_config()
     bind_host, bind_port = host or settings.host, port or settings.port
     if workers > 1:
         # gunicorn replaces this process (same pid: SIGTERM reaches its master). Settings

@@ -179,3 +179,23 @@ def test_shed_series_exist_at_zero_before_any_shed(monkeypatch: pytest.MonkeyPat
     TelemetryMiddleware(App(), access_log=False)
     for reason in ("queue_full", "deadline"):
         assert registry.get_sample_value("shed_probe_total", {"reason": reason}) == 0.0
+
+
+async def test_probes_get_ids_but_no_recorded_span() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from chemagent.observability import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.activate(provider)
+    try:
+        probe = await call(TelemetryMiddleware(App(), access_log=False), path="/readyz")
+        await call(TelemetryMiddleware(App(), access_log=False), path="/v1/things/CHEMBL25")
+    finally:
+        tracing.activate(None)
+    assert dict(probe[0]["headers"])[b"x-trace-id"]
+    assert [span.name for span in exporter.get_finished_spans()] == ["GET /v1/things/{id}"]

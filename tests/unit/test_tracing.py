@@ -210,7 +210,7 @@ def test_traces_variables_win_over_the_general_ones() -> None:
 def test_exporter_selection(env: dict[str, str], kinds: list[type]) -> None:
     config = tracing.read_config(env)
     assert config is not None
-    exporters = [tracing._exporter(name, config) for name in config.exporters]
+    exporters = [tracing.exporter_for(name, config) for name in config.exporters]
     try:
         assert [type(e) for e in exporters] == kinds
     finally:

@@ -32,6 +32,7 @@ from chemagent.errors import ChemAgentError, InvalidInput, InvalidMolecule, Warm
 from chemagent.execution.operations import Operations
 from chemagent.execution.query_service import QueryOptions, QueryService
 from chemagent.execution.runner import MISS, StepRecord
+from chemagent.observability.tracing import untraced
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,10 @@ class CacheWarmer:
         report = WarmReport(len(unique), "file", duplicates=len(items) - len(unique))
         self.last = report
         try:
-            await self._run(unique, report, concurrency, None)
+            # Not traced: at start-up there is no request, and every warmed step would
+            # otherwise start a one-span trace of its own (1 in 10 at the default sampling).
+            with untraced():
+                await self._run(unique, report, concurrency, None)
         finally:  # done or cancelled at shutdown: one line either way
             log.info("%s (from %s)", report.summary(), path)
 

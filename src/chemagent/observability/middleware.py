@@ -46,6 +46,7 @@ access_log = logging.getLogger("chemagent.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "none"
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def route_of(scope: Scope) -> str:
@@ -104,7 +105,9 @@ class TelemetryMiddleware:
         telemetry = RequestTelemetry(text if _SANE_ID.match(text) else uuid.uuid4().hex)
         request_token = request_var.set(telemetry)
         method = scope.get("method", "GET") if kind == "http" else "WS"
-        span, span_token = tracing.start_server_span(scope, method)
+        # Probes and scrapes (every few seconds, always the same) get ids but no span.
+        record = scope.get("path") not in UNTRACED_PATHS
+        span, span_token = tracing.start_server_span(scope, method, record=record)
         extra = [
             (b"x-request-id", telemetry.request_id.encode()),
             (b"x-trace-id", f"{span.get_span_context().trace_id:032x}".encode()),
