@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import bench_cache
+import bench_http
 import bench_query
 from harness import md_table
 
@@ -144,6 +145,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         )
     out += bench_query.summary_rows(results)
     out += bench_cache.summary_rows(results)
+    out += bench_http.summary_rows(results)
     return out
 
 
@@ -237,6 +239,7 @@ def _render_markdown(results: dict[str, Any], raw_name: str) -> str:
     out += _moses_section(results)
     out += bench_query.markdown_section(results)
     out += bench_cache.markdown_section(results)
+    out += bench_http.markdown_section(results)
     out += _analysis_section()
     out += _method_section()
     return "\n".join(out) + "\n"
@@ -554,6 +557,8 @@ def _method_section() -> list[str]:
         "- MOSES data live in `benchmarks/.data/` and results in `benchmarks/results/`;",
         "  both are gitignored. `--quick` runs fewer repeats and molecules; `--skip-moses`",
         "  skips section 3; `--rebuild-moses` forces a new index build.",
-        "- `--only PART[,PART...]` (platform, startup, properties, moses, query, cache)",
-        "  measures a subset and never rewrites this file.",
+        "- `--only PART[,PART...]` (platform, startup, properties, moses, query, cache,",
+        "  http) measures a subset and never rewrites this file.",
+        "- Section 6 (HTTP overhead) runs each variant as its own uvicorn process and",
+        "  drives it with `wrk` (Debian package) at full load; see its own method notes.",
     ]

@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_cache
+import bench_http
 import bench_properties
 import bench_query
 import bench_startup
@@ -34,7 +35,7 @@ from harness import RESULTS, ROOT, bare_uvicorn_latency, loopback_latency, machi
 from report import render_markdown, render_table
 
 DOC = ROOT / "docs" / "BENCHMARKS.md"
-PARTS = ("platform", "startup", "properties", "moses", "query", "cache")
+PARTS = ("platform", "startup", "properties", "moses", "query", "cache", "http")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -123,6 +124,8 @@ def main(argv: list[str]) -> int:
             _step("cache_http", results, lambda: bench_cache.http(redis, quick))
             _step("cache_zipf", results, lambda: bench_cache.zipf(quick))
             _step("cache_redis", results, lambda: bench_cache.redis_round_trip(redis, quick))
+    if wanted("http"):
+        _step("http", results, lambda: bench_http.run(quick=quick))
     if not args.skip_moses and wanted("moses"):
         import bench_similarity
         import moses_data
