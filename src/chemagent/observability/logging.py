@@ -77,6 +77,11 @@ def configure_logging(level: str, fmt: str) -> None:
         handler.setFormatter(formatter)
     else:
         handler.setFormatter(ConsoleFormatter())
+    # Record attributes no formatter of ours prints (the logging HOWTO's "Optimization"):
+    # saves ~3 us a line, which the access log writes per request. The pid is kept.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -38,9 +38,12 @@ SVG: dict[int | str, dict[str, Any]] = {
     responses=ERRORS,
     summary="One compound with structures and its ChEMBL property panel.",
 )
-async def get_compound(chembl_id: ChemblId, ops: OpsDep) -> Compound:
+async def get_compound(chembl_id: ChemblId, ops: OpsDep) -> Response:
     """Look up a compound by ID (e.g. CHEMBL25), with ChEMBL's property panel."""
-    return Compound.model_validate(await ops.compound(chembl_id))
+    # Validated once and serialized by pydantic-core; returning the model would make
+    # FastAPI validate it again before serializing (~25 us of a ~170 us cached lookup).
+    body = Compound.model_validate(await ops.compound(chembl_id)).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 @router.get(
