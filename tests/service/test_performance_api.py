@@ -82,7 +82,9 @@ def test_counts_percentiles_and_slowest_queries(app_client: TestClient) -> None:
     assert seconds == sorted(seconds, reverse=True)
     assert all(q["http_status"] == 200 and q["status"] == "ok" for q in slowest)
     assert all("query" not in q and "CHEMBL25" not in str(q) for q in slowest)  # no text
-    assert seconds[0] <= max(row["latency_seconds"]["max"] for row in after["intents"])
+    # Other tests' apps share this process's registry; their intents have no maximum here.
+    maxima = [row["latency_seconds"]["max"] for row in after["intents"]]
+    assert seconds[0] <= max(m for m in maxima if m is not None)
     assert len(performance(app_client, slowest=2)["slowest_queries"]) == 2
     assert performance(app_client, slowest=0)["slowest_queries"] == []
 
