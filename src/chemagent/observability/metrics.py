@@ -25,7 +25,32 @@ scrape sums them; gauges say how (``multiprocess_mode``).
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+_Metric = TypeVar("_Metric", bound=MetricWrapperBase)
+
+
+class Children(dict[tuple[str, ...], _Metric], Generic[_Metric]):
+    """The label children of one metric, keyed by their label values, made on first use.
+
+    ``children[labels]`` is one dict lookup on the hot path; ``metric.labels()`` (a lock
+    and a hash of its arguments, ~1 us) runs only the first time a label set is seen.
+    """
+
+    def __init__(self, metric: _Metric, *known: tuple[str, ...]) -> None:
+        super().__init__()
+        self.metric = metric
+        for labels in known:  # series that must exist at 0 before their first event
+            self[labels] = metric.labels(*labels)
+
+    def __missing__(self, labels: tuple[str, ...]) -> _Metric:
+        child: _Metric = self.metric.labels(*labels)
+        self[labels] = child
+        return child
+
 
 STEP_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

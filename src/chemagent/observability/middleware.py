@@ -21,8 +21,6 @@ import random
 import re
 import time
 
-from prometheus_client import Counter, Histogram
-
 from chemagent.observability import tracing
 from chemagent.observability.context import (
     ASGIApp,
@@ -39,6 +37,7 @@ from chemagent.observability.metrics import (
     HTTP_REQUESTS,
     REQUESTS_SHED,
     SHED_REASONS,
+    Children,
 )
 
 access_log = logging.getLogger("chemagent.access")
@@ -56,31 +55,6 @@ def route_of(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-class _Children:
-    """Label children of the HTTP metrics, created on first use and kept."""
-
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str], Counter] = {}
-        self.durations: dict[tuple[str, str, str], Histogram] = {}
-        # Every reason's series exists from the start at 0: rate() and increase() only see
-        # a shed that moves an existing series, so a series born at 1 would hide the first.
-        self.shed: dict[str, Counter] = {r: REQUESTS_SHED.labels(r) for r in SHED_REASONS}
-
-    def observe(self, labels: tuple[str, str, str], seconds: float) -> None:
-        counter = self.requests.get(labels)
-        if counter is None:
-            counter = self.requests[labels] = HTTP_REQUESTS.labels(*labels)
-            self.durations[labels] = HTTP_DURATION.labels(*labels)
-        counter.inc()
-        self.durations[labels].observe(seconds)
-
-    def shed_one(self, reason: str) -> None:
-        counter = self.shed.get(reason)
-        if counter is None:
-            counter = self.shed[reason] = REQUESTS_SHED.labels(reason)
-        counter.inc()
-
-
 class TelemetryMiddleware:
     """Request id, server span, HTTP metrics and the access log for every request.
 
@@ -92,7 +66,11 @@ class TelemetryMiddleware:
     def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
         self.app = app
         self.access_log = access_log
-        self._children = _Children()
+        self._requests = Children(HTTP_REQUESTS)
+        self._durations = Children(HTTP_DURATION)
+        # Every reason's series exists from the start at 0: rate() and increase() only see
+        # a shed that moves an existing series, so a series born at 1 would hide the first.
+        self._shed = Children(REQUESTS_SHED, *((reason,) for reason in SHED_REASONS))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -139,9 +117,11 @@ class TelemetryMiddleware:
             if kind == "http":
                 HTTP_IN_FLIGHT.dec()
                 label_method = method if method in METHODS else "other"
-                self._children.observe((label_method, route, str(status)), seconds)
+                labels = (label_method, route, str(status))
+                self._requests[labels].inc()
+                self._durations[labels].observe(seconds)
             if telemetry.shed is not None:
-                self._children.shed_one(telemetry.shed)
+                self._shed[(telemetry.shed,)].inc()
             if span.is_recording():
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)

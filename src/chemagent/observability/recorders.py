@@ -1,15 +1,12 @@
 """Recorders: the objects that turn the service's events into the metrics of ``metrics``.
 
-Each keeps the label children it has used (``labels()`` takes a lock and hashes its
-arguments on every call, ~1 us), so recording on the hot path is one dict lookup and one
-``inc``/``observe``.
+Each keeps the label children it has used (:class:`~.metrics.Children`), so recording on
+the hot path is one dict lookup and one ``inc``/``observe``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from prometheus_client import Counter, Histogram
 
 from chemagent.observability.context import current_request
 from chemagent.observability.metrics import (
@@ -23,6 +20,7 @@ from chemagent.observability.metrics import (
     QUERIES,
     QUERY_DURATION,
     STEP_DURATION,
+    Children,
 )
 
 if TYPE_CHECKING:
@@ -34,31 +32,22 @@ class PrometheusCacheTelemetry:
     """The :class:`~chemagent.cache.telemetry.CacheTelemetry` that feeds the metrics above."""
 
     def __init__(self) -> None:
-        self._requests: dict[tuple[str, str], Counter] = {}
-        self._operations: dict[tuple[str, str], Histogram] = {}
-        self._computed: dict[str, Counter] = {}
+        self._requests = Children(CACHE_REQUESTS)
+        self._operations = Children(CACHE_OPERATION_DURATION)
+        self._computed = Children(CACHE_COMPUTATIONS)
         self._entries = CACHE_ENTRIES.labels("l1")
         self._bytes = CACHE_BYTES.labels("l1")
         self._evicted = CACHE_EVICTIONS.labels("l1")
         self._evictions_seen = 0
 
     def request(self, tier: str, result: str) -> None:
-        child = self._requests.get((tier, result))
-        if child is None:
-            child = self._requests[tier, result] = CACHE_REQUESTS.labels(tier, result)
-        child.inc()
+        self._requests[tier, result].inc()
 
     def operation(self, tier: str, op: str, seconds: float) -> None:
-        child = self._operations.get((tier, op))
-        if child is None:
-            child = self._operations[tier, op] = CACHE_OPERATION_DURATION.labels(tier, op)
-        child.observe(seconds)
+        self._operations[tier, op].observe(seconds)
 
     def computed(self, kind: str) -> None:
-        child = self._computed.get(kind)
-        if child is None:
-            child = self._computed[kind] = CACHE_COMPUTATIONS.labels(kind)
-        child.inc()
+        self._computed[(kind,)].inc()
 
     def l1_usage(self, entries: int, size: int, evictions: int) -> None:
         self._entries.set(entries)
@@ -75,14 +64,10 @@ class StepHistogram:
     """A step-runner observer: one observation per step, children cached by label."""
 
     def __init__(self) -> None:
-        self._children: dict[tuple[str, str, str], Histogram] = {}
+        self._children = Children(STEP_DURATION)
 
     def __call__(self, record: StepRecord) -> None:
-        labels = (record.step.kind, record.outcome, record.cache)
-        child = self._children.get(labels)
-        if child is None:
-            child = self._children[labels] = STEP_DURATION.labels(*labels)
-        child.observe(record.seconds)
+        self._children[record.step.kind, record.outcome, record.cache].observe(record.seconds)
 
 
 class RequestSteps:
@@ -105,19 +90,11 @@ class QueryMetrics:
     """A query-service observer: ``chemagent_queries_total`` and the query histogram."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str], Counter] = {}
-        self._durations: dict[str, Histogram] = {}
+        self._counts = Children(QUERIES)
+        self._durations = Children(QUERY_DURATION)
 
     def __call__(self, record: QueryRecord) -> None:
-        counter = self._counts.get((record.intent, record.status))
-        if counter is None:
-            counter = self._counts[record.intent, record.status] = QUERIES.labels(
-                record.intent, record.status
-            )
-        counter.inc()
+        self._counts[record.intent, record.status].inc()
         if record.status == "invalid":
             return  # refused before it ran: no duration worth a histogram
-        histogram = self._durations.get(record.intent)
-        if histogram is None:
-            histogram = self._durations[record.intent] = QUERY_DURATION.labels(record.intent)
-        histogram.observe(record.seconds)
+        self._durations[(record.intent,)].observe(record.seconds)

@@ -2,17 +2,18 @@
 
 The clients in ``sources/`` know nothing of Prometheus: they report to these objects
 (:class:`~chemagent.sources.llm.UpstreamTelemetry`, a result callback). Label children
-are created on first use and kept, like the other recorders.
+are created on first use and kept (:class:`~.metrics.Children`).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Gauge
 
 from chemagent.observability.metrics import (
     LLM_CLASSIFICATIONS,
     UPSTREAM_CIRCUIT_OPEN,
     UPSTREAM_DURATION,
+    Children,
 )
 
 
@@ -25,16 +26,11 @@ class UpstreamMetrics:
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self._durations: dict[tuple[str, str], Histogram] = {}
+        self._durations = Children(UPSTREAM_DURATION)
         self._circuit: Gauge | None = None
 
     def request(self, endpoint: str, status: str, seconds: float) -> None:
-        child = self._durations.get((endpoint, status))
-        if child is None:
-            child = self._durations[endpoint, status] = UPSTREAM_DURATION.labels(
-                self.upstream, endpoint, status
-            )
-        child.observe(seconds)
+        self._durations[self.upstream, endpoint, status].observe(seconds)
 
     def circuit(self, is_open: bool) -> None:
         if self._circuit is None:
@@ -46,10 +42,7 @@ class LLMClassificationMetrics:
     """``chemagent_llm_classifications_total``: a result observer of the LLM fallback."""
 
     def __init__(self) -> None:
-        self._children: dict[str, Counter] = {}
+        self._children = Children(LLM_CLASSIFICATIONS)
 
     def __call__(self, result: str) -> None:
-        child = self._children.get(result)
-        if child is None:
-            child = self._children[result] = LLM_CLASSIFICATIONS.labels(result)
-        child.inc()
+        self._children[(result,)].inc()
