@@ -42,27 +42,49 @@ def _boot_time() -> float:
 _BOOT = _boot_time()
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (on Linux: has a ``/proc`` entry)."""
+    return (_PROC / str(pid)).exists()
+
+
 def worker_pids(directory: Path) -> set[int]:
     """Pids that wrote metric files to ``directory`` and are still running."""
     pids = set()
     for path in directory.glob("*.db"):
         match = _PID_IN_NAME.search(path.name)
-        if match and (_PROC / match.group(1)).exists():
+        if match and alive(int(match.group(1))):
             pids.add(int(match.group(1)))
     return pids
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name (which may hold spaces); field 0 is
+    the state, so the man page's field N is index N - 3."""
+    return (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _started(fields: list[str]) -> float:
+    return _BOOT + int(fields[19]) / _TICKS  # starttime: clock ticks after boot
+
+
+def start_time(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch; None if it is gone."""
+    try:
+        return _started(_stat_fields(pid))
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _process_stats(pid: int) -> tuple[float, float, float, int] | None:
     """(cpu seconds, resident bytes, start time, open fds) of ``pid``, None if it is gone."""
     try:
-        fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
         fds = sum(1 for _ in (_PROC / str(pid) / "fd").iterdir())
     except (OSError, IndexError):
         return None
     cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
     rss = int(fields[21]) * _PAGE
-    start = _BOOT + int(fields[19]) / _TICKS
-    return cpu, rss, start, fds
+    return cpu, rss, _started(fields), fds
 
 
 class WorkerProcessCollector(Collector):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from chemagent.errors import ChemAgentError
 from chemagent.observability import pod_metrics
+from chemagent.observability.exposition import alive
 from chemagent.observability.pod_metrics import (
     QUERY_COUNTS,
     QUERY_SECONDS,
@@ -40,7 +41,7 @@ from chemagent.observability.pod_metrics import (
     quantile,
 )
 from chemagent.observability.tracing import current_trace_id
-from chemagent.observability.worker_snapshots import Snapshots, alive, pod_start
+from chemagent.observability.worker_snapshots import Snapshots, pod_start
 
 if TYPE_CHECKING:
     from chemagent.execution.query_service import QueryRecord

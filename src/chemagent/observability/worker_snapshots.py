@@ -15,36 +15,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from chemagent.observability.exposition import start_time
+
 log = logging.getLogger(__name__)
 
 SNAPSHOT_PREFIX = "performance_"
 Entry = dict[str, Any]
 
 
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, under another user
-        return True
-    return True
-
-
 def pod_start(fallback: float) -> float:
     """When the pod's server started: the parent's (gunicorn master's) start time.
 
-    Read from ``/proc`` (Linux); ``fallback`` when it cannot be read.
+    Read from ``/proc`` (Linux); ``fallback`` when it cannot be read or lies after it.
     """
-    try:
-        stat = Path(f"/proc/{os.getppid()}/stat").read_text().rsplit(")", 1)[1].split()
-        with open("/proc/stat") as proc_stat:
-            boot = next(float(line.split()[1]) for line in proc_stat if line.startswith("btime"))
-        started = boot + int(stat[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError, StopIteration):
-        return fallback
-    return started if started <= fallback else fallback
+    started = start_time(os.getppid())
+    return started if started is not None and started <= fallback else fallback
 
 
 class Snapshots:
