@@ -268,6 +268,19 @@ class _Carrier:
         return [k.decode("latin-1") for k, _ in scope.get("headers", ())]
 
 
+def _unrecorded(caller: SpanContext | None) -> NonRecordingSpan:
+    """A span that records nothing but has ids: the caller's trace (and sampling flag), or
+    a new unsampled one, and a new span id."""
+    return NonRecordingSpan(
+        SpanContext(
+            caller.trace_id if caller else _random.getrandbits(128) or 1,
+            _random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=caller.trace_flags if caller else TraceFlags(0),
+        )
+    )
+
+
 def start_server_span(
     scope: Mapping[str, Any], method: str, *, record: bool = True
 ) -> tuple[Span, object]:
@@ -290,14 +303,7 @@ def start_server_span(
         )
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
     caller = remote_parent(_header(scope, b"traceparent"))
-    span = NonRecordingSpan(
-        SpanContext(
-            caller.trace_id if caller else _random.getrandbits(128) or 1,
-            _random.getrandbits(64) or 1,
-            is_remote=False,
-            trace_flags=caller.trace_flags if caller else TraceFlags(0),
-        )
-    )
+    span = _unrecorded(caller)
     return span, otel_context.attach(trace.set_span_in_context(span))
 
 
@@ -377,9 +383,7 @@ def untraced() -> Iterator[None]:
     """Run background work (cache warming) without spans: inside, the current span is an
     unsampled one, so with the default sampler no step or client span is made, instead
     of one single-span trace per warmed step."""
-    span = NonRecordingSpan(
-        SpanContext(_random.getrandbits(128) or 1, _random.getrandbits(64) or 1, False)
-    )
+    span = _unrecorded(None)
     token = otel_context.attach(trace.set_span_in_context(span))
     try:
         yield
