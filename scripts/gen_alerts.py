@@ -336,13 +336,17 @@ def render_prometheus_rule() -> str:
 OUTPUTS = {RULES_FILE: render_rules, PROMETHEUS_RULE_FILE: render_prometheus_rule}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def write_or_check(outputs: dict[Path, str], argv: list[str] | None, description: str) -> int:
+    """Write each generated file whose text changed, or with ``--check`` only list them.
+
+    The command line of both generators (this one and gen_dashboards.py): exit 1 when
+    ``--check`` finds a stale file, else 0.
+    """
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args(argv)
     stale = []
-    for path, render in OUTPUTS.items():
-        text = render()
+    for path, text in outputs.items():
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         stale.append(path.relative_to(ROOT))
@@ -353,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in stale:
         print(f"{verb}: {path}")
     return 1 if args.check and stale else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    outputs = {path: render() for path, render in OUTPUTS.items()}
+    return write_or_check(outputs, argv, __doc__.split("\n", 1)[0])
 
 
 if __name__ == "__main__":
