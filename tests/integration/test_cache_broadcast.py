@@ -39,11 +39,6 @@ BOUND = 2.0
 """The most any wait here may take: propagation is milliseconds, reconnection < 1 s."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextlib.asynccontextmanager
 async def worker(
     url: str, namespace: CacheNamespace = NS, **options: Any

@@ -34,11 +34,6 @@ SLACK = 0.1
 """Event-loop and scheduling slack on top of the deadline (CI machines are noisy)."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextlib.asynccontextmanager
 async def open_store(url: str, **kwargs: Any) -> AsyncIterator[RedisL2]:
     store = RedisL2.from_url(url, **kwargs)

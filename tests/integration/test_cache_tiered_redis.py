@@ -28,11 +28,6 @@ SIM = Step.of("similarity", "c1ccccc1O", threshold=0.7, top_k=10)
 PROPS = Step.of("properties", "CC(=O)Oc1ccccc1C(=O)O")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextlib.asynccontextmanager
 async def pods(url: str, count: int = 2, **kwargs: Any) -> AsyncIterator[list[TieredCache]]:
     stores = [RedisL2.from_url(url, deadline_seconds=0.5) for _ in range(count)]

@@ -16,11 +16,6 @@ from tests.redis_server import RedisServer
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_two_stores_share_a_session(redis_server: RedisServer) -> None:
     """Two pods (two stores on one Redis) see the same conversation, trimmed to HISTORY."""
     one = RedisSessions.from_url(redis_server.url, ttl=60, max_sessions=10)

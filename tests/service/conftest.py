@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from chemagent.api.state import AppState
 from chemagent.app import create_app
 from chemagent.settings import Settings
+from tests.service.fake_llm import FakeLLM, running_fake
 
 # Small enough that every limit can be hit with a short request.
 SMALL_LIMITS: dict[str, Any] = {
@@ -51,3 +52,10 @@ def small_client() -> Iterator[TestClient]:
     """An app with tiny limits (SMALL_LIMITS), for the 4xx paths of configured limits."""
     with TestClient(create_app(offline_settings(**SMALL_LIMITS))) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    """A fake OpenAI-compatible LLM on a free port, stopped (handlers released) at teardown."""
+    with running_fake() as state:
+        yield state

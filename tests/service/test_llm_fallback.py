@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,24 +20,12 @@ from chemagent.query.model import EntityKind, IntentKind
 from chemagent.query.planner import plan
 from chemagent.settings import Settings
 from chemagent.sources.llm import MAX_RESPONSE_BYTES, ChatClient
-from tests.service.fake_llm import VALID, FakeLLM, closed_port, completion, running_fake
+from tests.service.fake_llm import VALID, FakeLLM, closed_port, completion
 
 pytestmark = pytest.mark.anyio
 
 QUERY = "wat r the targits of asprin"
 TIMEOUT = 0.5
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    """The fake server on a free port, stopped (and its handlers released) at teardown."""
-    with running_fake() as state:
-        yield state
 
 
 def fallback(url: str, api_key: str | None = "sk-test", timeout: float = TIMEOUT) -> LLMFallback:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,7 +19,7 @@ from chemagent.execution.llm_fallback import LLMFallback
 from chemagent.observability.upstream import LLMClassificationMetrics, UpstreamMetrics
 from chemagent.sources.llm import ChatClient
 from tests.service.conftest import offline_settings
-from tests.service.fake_llm import FakeLLM, closed_port, running_fake
+from tests.service.fake_llm import FakeLLM, closed_port
 
 pytestmark = pytest.mark.anyio
 
@@ -29,17 +28,6 @@ UNREADABLE = "hmm what about that one drug for headaches"  # the rules say UNKNO
 DURATION = "chemagent_upstream_request_duration_seconds_count"
 CIRCUIT = "chemagent_upstream_circuit_open"
 CLASSIFIED = "chemagent_llm_classifications_total"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    with running_fake() as state:
-        yield state
 
 
 class Clock:

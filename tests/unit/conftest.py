@@ -20,11 +20,6 @@ from tests.unit.paths import CHEMBL_FIXTURES
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def chembl_fixture() -> Callable[[str], Any]:
     """Load a recorded ChEMBL response by file name; a missing file fails the test."""
 
