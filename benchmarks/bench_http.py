@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness import BENCH, BIN, HOST, RESULTS, ROOT, free_port, md_table
+from harness import BENCH, BIN, HOST, RESULTS, ROOT, free_port, log_tail, md_table, shown_command
 
 WRK = "/usr/bin/wrk"
 THREADS, CONNECTIONS = 2, 32
@@ -223,12 +223,10 @@ class Server:
         return f"http://{HOST}:{self.port}{self.variant.path}"
 
     def shown(self) -> str:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
-        return f"{env} {shlex.join(self.command)}".strip()
+        return shown_command(self.env, self.command)
 
     def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+        return log_tail(self.log_path, lines)
 
 
 def _start(variant: Variant, sink_url: str, logs: Path) -> Server:

@@ -150,14 +150,24 @@ class Server:
 
     def shown_command(self) -> str:
         """The command line as one would type it, with the CHEMAGENT_* variables set."""
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
-        return f"{env} {shlex.join(self.command)}".strip()
+        return shown_command(self.env, self.command)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log_path, lines)
+
+
+def shown_command(env: dict[str, str], command: list[str]) -> str:
+    """``command`` as one would type it in a shell, with ``env`` set before it."""
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    return f"{assignments} {shlex.join(command)}".strip()
+
+
+def log_tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a server's log ('' when it cannot be read)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _wait_ready(server: Server, started: float, timeout: float) -> float:
