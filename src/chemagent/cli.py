@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -97,18 +95,6 @@ def _panel_table(title: str, panel: dict[str, Any]) -> Table:
     return table
 
 
-def _check_tracing_config() -> None:
-    """Stop with one line naming the variable when an ``OTEL_*`` value is unusable, before
-    any worker starts (each worker's lifespan would fail with a traceback instead)."""
-    from chemagent.observability.tracing_config import TracingConfigError, read_config
-
-    try:
-        read_config()
-    except TracingConfigError as exc:
-        sys.stderr.write(f"invalid configuration: {exc}\n")
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [env CHEMAGENT_HOST].")] = None,
@@ -124,41 +110,14 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the HTTP API on the configured library (uvicorn, or gunicorn for --workers > 1)."""
+    from chemagent.cli_support import serving
+
     settings = _settings()
-    _check_tracing_config()
+    serving.check_tracing_config()
     bind_host, bind_port = host or settings.host, port or settings.port
     if workers > 1:
-        # gunicorn replaces this process (same pid: SIGTERM reaches its master). Settings
-        # were validated above, so a bad variable fails here, not in every worker.
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "python:chemagent.gunicorn_config",
-            "--bind",
-            f"{bind_host}:{bind_port}",
-            "--workers",
-            str(workers),
-            "chemagent.app:create_app()",
-        ]
-        os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and module
-    import uvicorn
-
-    from chemagent.observability.logging import configure_logging
-
-    configure_logging(settings.log_level, settings.log_format)
-    # uvicorn drains on SIGTERM, then re-raises it (exit 143); a completed drain exits 0.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        "chemagent.app:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
-        log_config=None,
-        access_log=False,  # the app writes its own access line (logger chemagent.access)
-        proxy_headers=True,
-    )
+        serving.exec_gunicorn(bind_host, bind_port, workers)
+    serving.run_uvicorn(settings, bind_host, bind_port)
 
 
 @app.command()
