@@ -79,17 +79,12 @@ def ours() -> FastAPI:
 
 
 def service_without_middleware() -> FastAPI:
-    """(d0) ``chemagent.app:create_app`` minus ``TelemetryMiddleware`` (mirrors
-    ``ChemAgentAPI.build_middleware_stack`` without its outer layer)."""
-    from chemagent.api.plain_errors import JsonPlainErrors
+    """(d0) ``chemagent.app:create_app`` minus ``TelemetryMiddleware``: the layers under it
+    (``ChemAgentAPI.service_stack``)."""
     from chemagent.app import create_app
 
     app = create_app()
-
-    def stack() -> Any:
-        return JsonPlainErrors(FastAPI.build_middleware_stack(app), app.state.max_body_bytes)
-
-    app.build_middleware_stack = stack  # type: ignore[method-assign]
+    app.build_middleware_stack = app.service_stack  # type: ignore[method-assign]
     return app
 
 

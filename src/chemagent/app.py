@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from chemagent import __version__
 from chemagent.api.deadline import RequestDeadline
 from chemagent.api.errors import install_error_handlers
+from chemagent.api.fast_path import CompoundFastPath, compound_route
 from chemagent.api.plain_errors import JsonPlainErrors
 from chemagent.api.routes import (
     cache,
@@ -145,18 +146,26 @@ def make_sessions(settings: Settings) -> SessionStore:
 
 
 class ChemAgentAPI(FastAPI):
-    """FastAPI with the plain-text errors of its outermost middleware rendered as JSON."""
+    """FastAPI inside ChemAgent's own pure ASGI layers, outermost first:
+
+    * :class:`TelemetryMiddleware`: the body-limit 413 and the 500 handler run outside
+      user middleware, and they need the request id, the trace id and the metrics too;
+    * :class:`RequestDeadline`: a deadline for every request, the fast path's included;
+    * :class:`CompoundFastPath`: the compound lookup's short way through;
+    * :class:`JsonPlainErrors`: Starlette's own plain-text errors rendered as JSON.
+    """
 
     def build_middleware_stack(self) -> Any:
-        # Telemetry is outermost: the body-limit 413 and the 500 handler run outside user
-        # middleware, and they need the request id, the trace id and the metrics too.
-        return TelemetryMiddleware(
-            JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes),
-            access_log=self.state.access_log,
-        )
+        return TelemetryMiddleware(self.service_stack(), access_log=self.state.access_log)
+
+    def service_stack(self) -> Any:
+        """Every layer under the telemetry (``benchmarks/http_apps.py`` measures it alone)."""
+        framework = JsonPlainErrors(super().build_middleware_stack(), self.state.max_body_bytes)
+        fast = CompoundFastPath(framework, compound_route(compounds.router.routes))
+        return RequestDeadline(fast, seconds=self.state.request_timeout_seconds)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ChemAgentAPI:
     """Build the ASGI app. Nothing is loaded until the lifespan starts."""
     settings = settings or Settings()
 
@@ -174,7 +183,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"chemagent": state, cache.WARMER: warmer}
         finally:
+            # uvicorn runs this after the drain and the last response (api/draining.py).
             state.draining = True
+            log.info("server stopped; closing the cache, Redis and the HTTP clients")
             await warmer.aclose()  # before the cache and the pool its steps run on
             await state.cache.aclose()  # background refreshes first: they use the pool
             state.executor.shutdown(wait=False, cancel_futures=True)
@@ -182,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.sessions.aclose()
             if isinstance(state.queries.classifier, LLMFallback):
                 await state.queries.classifier.aclose()
+            log.info("clients closed")
             shutdown_tracing()  # flushes the last spans
 
     app = ChemAgentAPI(
@@ -194,9 +206,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.max_body_bytes = settings.max_body_bytes
     app.state.access_log = settings.access_log
+    app.state.request_timeout_seconds = settings.request_timeout_seconds
     install_error_handlers(app)
     for module in (health, metrics, performance, compounds, search, tools, query, cache):
         app.include_router(module.router)
     install_page(app)
-    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     return app

@@ -97,15 +97,30 @@ def _headers_of(exc: ChemAgentError) -> dict[str, str] | None:
     return None
 
 
+def domain_error_response(exc: ChemAgentError) -> JSONResponse:
+    """The response for one of our own errors (also used by the compound fast path)."""
+    if exc.status >= 500:
+        log.warning("service error: %s", exc.detail, extra={"error": exc.code})
+    suggestions = exc.suggestions if isinstance(exc, CompoundNotFound) else None
+    return error_response(exc.status, exc.code, exc.detail, suggestions, _headers_of(exc))
+
+
+def unexpected_error_response(exc: BaseException) -> JSONResponse:
+    """The 500 for a bug: logged with its traceback, the body says only what to report."""
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(
+        500,
+        "internal",
+        "An internal error occurred; it has been logged. Report the trace_id if it persists.",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(ChemAgentError)
     async def domain_error(_: Request, exc: ChemAgentError) -> JSONResponse:
-        if exc.status >= 500:
-            log.warning("service error: %s", exc.detail, extra={"error": exc.code})
-        suggestions = exc.suggestions if isinstance(exc, CompoundNotFound) else None
-        return error_response(exc.status, exc.code, exc.detail, suggestions, _headers_of(exc))
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -151,9 +166,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(
-            500,
-            "internal",
-            "An internal error occurred; it has been logged. Report the trace_id if it persists.",
-        )
+        return unexpected_error_response(exc)

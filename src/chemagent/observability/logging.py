@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +17,20 @@ from chemagent.observability.context import current_request_id
 from chemagent.observability.tracing import current_ids
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def timestamp(created: float) -> str:
+    """``2026-11-21T15:00:00.123Z`` (UTC, milliseconds) for a ``time.time()`` value.
+
+    The date and time part is formatted once a second: ``strftime`` is most of a
+    timestamp's cost, and every access line needs one.
+    """
+    second = int(created)
+    if second != _second[0]:
+        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second[0] = second
+    return f"{_second[1]}.{int((created - second) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,7 +38,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -53,7 +68,7 @@ class ConsoleFormatter(logging.Formatter):
         return f"{line} [trace {ids[0][:8]}]" if ids else line
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is now (test runners swap it between tests)."""
 
     @property
@@ -70,11 +85,9 @@ def configure_logging(level: str, fmt: str) -> None:
 
     Idempotent: called by every worker's lifespan, it replaces the handlers it owns.
     """
-    handler = _StderrHandler()
+    handler = StderrHandler()
     if fmt == "json":
-        formatter: logging.Formatter = JsonFormatter()
-        formatter.converter = __import__("time").gmtime
-        handler.setFormatter(formatter)
+        handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(ConsoleFormatter())
     # Record attributes no formatter of ours prints (the logging HOWTO's "Optimization"):

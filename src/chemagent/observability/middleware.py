@@ -8,20 +8,20 @@ Outermost in the stack (the body-limit 413 and the 500 handler run inside it), i
 * counts the request in ``http_requests_total`` / ``http_request_duration_seconds`` by
   route template (read from ``scope["route"]`` after routing; unmatched: ``none``) and in
   ``http_requests_in_flight``, and a shed request in ``chemagent_requests_shed_total``;
-* writes one access-log line (logger ``chemagent.access``).
+* writes one access-log line (:mod:`chemagent.observability.access_log`).
 
 Pure ASGI, not ``BaseHTTPMiddleware`` (which costs a task and a memory stream per
-request); label children are cached; the log line is formatted by the handler.
+request); label children are cached.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 import time
 
 from chemagent.observability import tracing
+from chemagent.observability.access_log import write_access_line
 from chemagent.observability.context import (
     ASGIApp,
     Message,
@@ -39,8 +39,6 @@ from chemagent.observability.metrics import (
     SHED_REASONS,
     Children,
 )
-
-access_log = logging.getLogger("chemagent.access")
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -130,39 +128,6 @@ class TelemetryMiddleware:
                 if status >= 500:
                     span.set_status(tracing.error_status(status))
             if self.access_log:
-                self._log(scope, method, route, status, seconds, telemetry)
+                write_access_line(scope, method, route, status, seconds, telemetry)
             tracing.end_span(span, span_token)
             request_var.reset(request_token)
-
-    @staticmethod
-    def _log(
-        scope: Scope,
-        method: str,
-        route: str,
-        status: int,
-        seconds: float,
-        telemetry: RequestTelemetry,
-    ) -> None:
-        if not access_log.isEnabledFor(logging.INFO):
-            return
-        level = logging.ERROR if status >= 500 else logging.INFO
-        path = scope.get("path", "")
-        duration_ms = round(seconds * 1000, 3)
-        access_log.log(
-            level,
-            "%s %s %d %.1fms",
-            method,
-            path,
-            status,
-            duration_ms,
-            extra={
-                "method": method,
-                "route": route,
-                "path": path[:256],
-                "status": status,
-                "duration_ms": duration_ms,
-                "cache": telemetry.cache,
-                "steps": sum(telemetry.tiers.values()),
-                **({"shed": telemetry.shed} if telemetry.shed else {}),
-            },
-        )

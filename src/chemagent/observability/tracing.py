@@ -43,7 +43,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,7 +61,9 @@ from opentelemetry.trace import (
     Tracer,
 )
 
+from chemagent.observability import sampling
 from chemagent.observability.instrumentation import instrument_clients, uninstrument_clients
+from chemagent.observability.propagation import Carrier, header, remote_parent
 from chemagent.observability.tracing_config import (
     BatchOptions,
     TracingConfig,
@@ -91,7 +92,6 @@ log = logging.getLogger(__name__)
 TRACER_NAME = "chemagent"
 SHUTDOWN_SECONDS = 5.0
 """At most this long to flush the last spans at shutdown (the pod's grace period is 30 s)."""
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 # Mersenne Twister, not SystemRandom (two urandom syscalls per request, 1.4 us): ids need
 # to be unique, not secret, and CPython reseeds `random` in every forked child, so two
 # gunicorn workers never share a sequence.
@@ -120,6 +120,8 @@ class _Tracing:
     tracer: Tracer | None = None
     follows_parent: bool = False
     """The sampler is parent-based: a child of an unsampled span is never recorded."""
+    root_bound: int | None = None
+    """The server span decides sampling before the SDK (:mod:`.sampling`); None: no."""
 
 
 _state = _Tracing()
@@ -178,7 +180,11 @@ def configure_tracing(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(sampler=config.sampler, resource=resource_for(service_version, env))
+    provider = TracerProvider(
+        sampler=config.sampler,
+        resource=resource_for(service_version, env),
+        id_generator=sampling.id_generator(_random),
+    )
     for name in config.exporters:
         batch = config.batch
         processor = BatchSpanProcessor(
@@ -189,7 +195,7 @@ def configure_tracing(
             export_timeout_millis=batch.export_timeout_millis,
         )
         provider.add_span_processor(processor)
-    activate(provider, service_version)
+    activate(provider, service_version, root_bound=config.root_bound)
     instrument_clients(provider)
     log.info(
         "tracing: exporting spans (%s, %s, %s)",
@@ -200,11 +206,16 @@ def configure_tracing(
     return provider
 
 
-def activate(provider: TracerProvider | None, service_version: str = "") -> None:
+def activate(
+    provider: TracerProvider | None, service_version: str = "", *, root_bound: int | None = None
+) -> None:
     """Make ``provider`` this process's (None: tracing off). Tests and benchmarks use it
-    with an in-memory exporter; the service goes through :func:`configure_tracing`."""
+    with an in-memory exporter; the service goes through :func:`configure_tracing`.
+    ``root_bound``: see :attr:`TracingConfig.root_bound` (it must match the provider's
+    sampler, and the provider must use :func:`.sampling.id_generator`)."""
     from opentelemetry.sdk.trace.sampling import ParentBased
 
+    _state.root_bound = root_bound if provider is not None else None
     _state.provider = provider
     _state.tracer = None if provider is None else provider.get_tracer(TRACER_NAME, service_version)
     # ParentBased as sampler_from builds it: a local unsampled parent -> ALWAYS_OFF.
@@ -218,7 +229,7 @@ def shutdown_tracing() -> None:
     Waits at most :data:`SHUTDOWN_SECONDS` for a slow or dead collector.
     """
     provider, _state.provider, _state.tracer = _state.provider, None, None
-    _state.follows_parent = False
+    _state.follows_parent, _state.root_bound = False, None
     uninstrument_clients()
     if provider is None:
         return
@@ -234,46 +245,12 @@ def shutdown_tracing() -> None:
 # --- spans ------------------------------------------------------------------------------
 
 
-def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def remote_parent(traceparent: str | None) -> SpanContext | None:
-    """The caller's span context from a W3C ``traceparent`` value, if it is valid."""
-    if not traceparent:
-        return None
-    match = _TRACEPARENT.match(traceparent.strip().lower())
-    if match is None:
-        return None
-    trace_id, span_id = int(match.group(1), 16), int(match.group(2), 16)
-    if not trace_id or not span_id:
-        return None
-    flags = TraceFlags(int(match.group(3), 16) & 0x01)
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
-
-
-class _Carrier:
-    """Reads a request's headers for the OTel propagators (W3C trace context, baggage)."""
-
-    @staticmethod
-    def get(scope: Mapping[str, Any], key: str) -> list[str] | None:
-        value = _header(scope, key.encode("latin-1"))
-        return None if value is None else [value]
-
-    @staticmethod
-    def keys(scope: Mapping[str, Any]) -> list[str]:
-        return [k.decode("latin-1") for k, _ in scope.get("headers", ())]
-
-
-def _unrecorded(caller: SpanContext | None) -> NonRecordingSpan:
+def _unrecorded(caller: SpanContext | None, trace_id: int = 0) -> NonRecordingSpan:
     """A span that records nothing but has ids: the caller's trace (and sampling flag), or
-    a new unsampled one, and a new span id."""
+    a new unsampled one (``trace_id``, else random), and a new span id."""
     return NonRecordingSpan(
         SpanContext(
-            caller.trace_id if caller else _random.getrandbits(128) or 1,
+            caller.trace_id if caller else trace_id or _random.getrandbits(128) or 1,
             _random.getrandbits(64) or 1,
             is_remote=False,
             trace_flags=caller.trace_flags if caller else TraceFlags(0),
@@ -290,20 +267,35 @@ def start_server_span(
     otherwise a non-recording span carrying the caller's trace id (or a new one). Either
     way :func:`current_ids` works for the rest of the request. End with :func:`end_span`.
     """
-    tracer = _state.tracer
+    tracer, bound = _state.tracer, _state.root_bound
+    caller = trace_id = None
+    if tracer is not None and record and bound is not None:  # decide before the SDK
+        caller = remote_parent(header(scope, b"traceparent"))
+        if caller is None:
+            trace_id = _random.getrandbits(128) or 1
+            if sampling.sampled_root(trace_id, bound):
+                sampling.choose_trace_id(trace_id)  # the SDK's root span gets this id
+            else:
+                tracer = None
+        elif not caller.trace_flags.sampled:
+            tracer = None
     if tracer is not None and record:
         from opentelemetry import propagate
 
-        parent = propagate.extract(scope, getter=_Carrier)  # type: ignore[arg-type]
-        span = tracer.start_span(
-            method,
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": scope.get("path", "")},
-        )
+        parent = propagate.extract(scope, getter=Carrier)  # type: ignore[arg-type]
+        try:
+            span = tracer.start_span(
+                method,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes={"http.request.method": method, "url.path": scope.get("path", "")},
+            )
+        finally:
+            sampling.choose_trace_id(0)
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
-    caller = remote_parent(_header(scope, b"traceparent"))
-    span = _unrecorded(caller)
+    if caller is None and trace_id is None:
+        caller = remote_parent(header(scope, b"traceparent"))
+    span = _unrecorded(caller, trace_id or 0)
     return span, otel_context.attach(trace.set_span_in_context(span))
 
 

@@ -47,6 +47,9 @@ class TracingConfig:
     sampler: Sampler
     timeout_seconds: float
     batch: BatchOptions = field(default_factory=BatchOptions)
+    root_bound: int | None = None
+    """Where the server span may decide sampling itself (:mod:`.sampling`): a new trace
+    is sampled when its trace id's low 64 bits are below this; None: the SDK decides."""
 
 
 def _first(env: Mapping[str, str], *names: str) -> tuple[str, str]:
@@ -106,6 +109,11 @@ def sampler_from(env: Mapping[str, str]) -> Sampler:
     if name not in ("traceidratio", "parentbased_traceidratio"):
         known = ", ".join([*fixed, "traceidratio", "parentbased_traceidratio"])
         raise TracingConfigError(f"OTEL_TRACES_SAMPLER={name!r} is not one of: {known}.")
+    ratio_sampler = sampling.TraceIdRatioBased(_ratio(env))
+    return ratio_sampler if name == "traceidratio" else sampling.ParentBased(ratio_sampler)
+
+
+def _ratio(env: Mapping[str, str]) -> float:
     raw = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
     try:
         ratio = float(raw) if raw else DEFAULT_RATIO
@@ -115,8 +123,28 @@ def sampler_from(env: Mapping[str, str]) -> Sampler:
         raise TracingConfigError(
             f"OTEL_TRACES_SAMPLER_ARG={raw!r} must be a ratio between 0 and 1, e.g. 0.1."
         )
-    ratio_sampler = sampling.TraceIdRatioBased(ratio)
-    return ratio_sampler if name == "traceidratio" else sampling.ParentBased(ratio_sampler)
+    return ratio
+
+
+def root_bound(env: Mapping[str, str]) -> int | None:
+    """The trace-id bound of a parent-based ratio sampler (0 for ``parentbased_always_off``)
+    when the caller's context comes only in W3C ``traceparent`` (the default propagators);
+    None for every other sampler or propagator, whose decisions the SDK takes.
+
+    The bound is ``TraceIdRatioBased``'s: ``round(ratio * 2**64)``, compared with the low
+    64 bits of the trace id, so a decision taken with it is the SDK's for the same id.
+    """
+    propagators = {
+        p.strip().lower() for p in env.get("OTEL_PROPAGATORS", "").split(",") if p.strip()
+    } or {"tracecontext", "baggage"}
+    if "tracecontext" not in propagators or propagators - {"tracecontext", "baggage"}:
+        return None
+    name = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or DEFAULT_SAMPLER
+    if name == "parentbased_always_off":
+        return 0
+    if name != "parentbased_traceidratio":
+        return None
+    return round(_ratio(env) * (1 << 64))
 
 
 def _protocol(env: Mapping[str, str]) -> str:
@@ -251,6 +279,7 @@ def read_config(env: Mapping[str, str] | None = None) -> TracingConfig | None:
         sampler=sampler_from(env),
         timeout_seconds=_timeout_seconds(env),
         batch=_batch(env),
+        root_bound=root_bound(env),
     )
 
 
