@@ -202,7 +202,8 @@ def serve(
 
     ``launcher`` replaces the ``chemagent`` executable (e.g. a patched server for an experiment).
     """
-    extra = {"CHEMAGENT_LOG_LEVEL": "WARNING", **(env or {})}
+    # No drain at stop (CHEMAGENT_DRAIN_SECONDS): nothing routes traffic to a bench server.
+    extra = {"CHEMAGENT_LOG_LEVEL": "WARNING", "CHEMAGENT_DRAIN_SECONDS": "0", **(env or {})}
     RESULTS.mkdir(parents=True, exist_ok=True)
     log_path = RESULTS / f"{log_name}.log"
     for _attempt in range(3):

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
     step_timeout_seconds: Annotated[
         float, Field(gt=0, le=600, description="Deadline for one step of work.")
     ] = 10.0
+    drain_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=300,
+            description="After SIGTERM, seconds a worker keeps serving with /readyz at 503 "
+            "before it stops accepting connections (see docs/OPERATIONS.md). 0: stop at once.",
+        ),
+    ] = 5.0
     max_body_bytes: Annotated[
         int, Field(ge=1024, le=1 << 30, description="Largest accepted request body.")
     ] = 1 << 20

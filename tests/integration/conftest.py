@@ -49,6 +49,7 @@ def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The test process's environment without any ``CHEMAGENT_*``/``OTEL_*``, plus ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CHEMAGENT_", "OTEL_"))}
     base["PYTHONUNBUFFERED"] = "1"
+    base["CHEMAGENT_DRAIN_SECONDS"] = "0"  # no load balancer to drain: stop at once
     base.update(env or {})
     return base
 

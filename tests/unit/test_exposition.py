@@ -98,7 +98,3 @@ def test_on_starting_empties_the_operators_directory(
     gunicorn_config.on_starting(server=None)
     assert not list(tmp_path.iterdir())
 
-
-def test_default_workers_follow_the_usable_cpus() -> None:
-    assert gunicorn_config.default_workers() == len(os.sched_getaffinity(0))
-    assert gunicorn_config.worker_class == "uvicorn_worker.UvicornWorker"

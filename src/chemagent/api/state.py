@@ -32,3 +32,4 @@ class AppState:
     """Slow queries, failures and maxima of this worker; the pod's summary."""
     started_at: float = field(default_factory=time.time)
     draining: bool = False
+    """True from the SIGTERM on (see :mod:`chemagent.api.draining`): ``/readyz`` is 503."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -47,15 +48,22 @@ def exec_gunicorn(host: str, port: int, workers: int) -> None:
 
 
 def run_uvicorn(settings: Settings, host: str, port: int) -> None:
-    """Serve with uvicorn in this process until SIGTERM (then drain and exit 0)."""
-    import uvicorn
+    """Serve with uvicorn in this process until SIGTERM, then drain and exit 0.
 
+    The server is :class:`~chemagent.api.draining.DrainingServer`, as in each gunicorn
+    worker: ``/readyz`` turns 503 and requests are served for ``CHEMAGENT_DRAIN_SECONDS``,
+    then uvicorn closes the listener and finishes what is in flight.
+    """
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+
+    from chemagent.api.draining import DrainingServer
     from chemagent.observability.logging import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    # uvicorn drains on SIGTERM, then re-raises it (exit 143); a completed drain exits 0.
+    # uvicorn re-raises the SIGTERM it drained for (exit 143); a completed drain exits 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
+    config = uvicorn.Config(
         "chemagent.app:create_app",
         factory=True,
         host=host,
@@ -64,3 +72,8 @@ def run_uvicorn(settings: Settings, host: str, port: int) -> None:
         access_log=False,  # the app writes its own access line (logger chemagent.access)
         proxy_headers=True,
     )
+    server = DrainingServer(config)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C: re-raised after the shutdown
+        server.run()
+    if not server.started:  # as uvicorn.run: the app failed to start (the log says why)
+        sys.exit(STARTUP_FAILURE)
