@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install dev system-deps run test lint format typecheck bench clean
+.PHONY: install dev system-deps run test lint format typecheck bench image image-test clean
 
 install: $(VENV)/.runtime  ## install the service into .venv
 
@@ -41,6 +41,13 @@ format: dev
 
 bench: dev  ## benchmarks; results go to docs/BENCHMARKS.md
 	$(BIN)/python benchmarks/run.py
+
+image:  ## build Dockerfile.prod with podman (a debootstrap base when python:3.11-slim can't be pulled)
+	bash scripts/install-system-deps.sh image
+	bash scripts/image/build.sh
+
+image-test: image  ## run the image read-only as uid 10001: health, query, metrics, clean SIGTERM stop
+	bash scripts/image/image_test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs (idempotent; run as root).
+# `install-system-deps.sh image`: only those of `make image` (podman, runc, debootstrap).
 #
 #   chromium + chromium-driver   the end-to-end test of the query page (tests/e2e)
 #   redis-server                 the shared L2 cache tests (tests/integration)
 #   prometheus (promtool)        scraping and rule checks (tests/integration)
-#   wrk                          the HTTP overhead benchmark (make bench)
+#   wrk                          the HTTP overhead benchmark (make bench), scripts/load_test.sh
+#   nginx                        nginx -t and a live run of the compose load balancer (tests/deploy)
+#   podman + runc + debootstrap  make image / make image-test (Dockerfile.prod, offline base)
 #
 # When every binary is already on PATH it returns at once without touching apt. Services
 # are never started: a temporary policy-rc.d refuses them (a container has no init).
 set -euo pipefail
 
-PACKAGES=(chromium chromium-driver redis-server prometheus wrk)
-BINARIES=(chromium chromedriver redis-server promtool prometheus wrk)
+PACKAGES=(chromium chromium-driver redis-server prometheus wrk nginx podman runc debootstrap)
+BINARIES=(chromium chromedriver redis-server promtool prometheus wrk nginx podman runc debootstrap)
+if [ "${1:-}" = "image" ]; then  # only what make image needs (CI's image job, any distro)
+    PACKAGES=(podman runc debootstrap)
+    BINARIES=(podman runc debootstrap)
+fi
 
 missing=()
 for binary in "${BINARIES[@]}"; do
@@ -20,6 +27,9 @@ done
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "install-system-deps: all present (${BINARIES[*]})"
     exit 0
+fi
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n bash "$0" "$@"  # e.g. a CI runner's user with passwordless sudo
 fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "install-system-deps: missing ${missing[*]}; run as root:" \
