@@ -26,10 +26,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.integration.cache_support import fresh_smiles, wait_for
 from tests.integration.conftest import ServeFn, ServerProcess, clean_env, client
+from tests.integration.outcomes import Outcome, send
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -49,44 +48,6 @@ REQUEST_TIMEOUT = 30.0  # the default CHEMAGENT_REQUEST_TIMEOUT_SECONDS
 GRACEFUL_TIMEOUT = DRAIN + REQUEST_TIMEOUT + 5  # gunicorn_config.default_graceful_timeout()
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IDS = ("CHEMBL25", "CHEMBL521", "CHEMBL112", "CHEMBL1200", "CHEMBL113")
-
-
-@dataclass
-class Outcome:
-    sent_at: float
-    request_id: str
-    status: int | None = None  # None: no response at all
-    error: str = ""
-    complete: bool = False  # the whole body arrived and is JSON
-    connection: str = ""  # the response's Connection header
-    finished_at: float = 0.0
-
-
-def send(
-    http: httpx.Client,
-    method: str,
-    path: str,
-    body: dict[str, object] | None = None,
-    content: Iterator[bytes] | None = None,
-) -> Outcome:
-    """One request with its own ``x-request-id`` (the access log records it)."""
-    outcome = Outcome(time.monotonic(), uuid.uuid4().hex)
-    headers = {"x-request-id": outcome.request_id}
-    if content is not None:
-        headers["content-type"] = "application/json"
-    try:
-        with http.stream(method, path, json=body, content=content, headers=headers) as response:
-            outcome.status = response.status_code
-            outcome.connection = response.headers.get("connection", "")
-            payload = response.read()  # a body cut short raises here, after the status
-        json.loads(payload)
-        outcome.complete = True
-    except httpx.TransportError as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
-    except ValueError as exc:
-        outcome.error = f"not JSON: {exc}"
-    outcome.finished_at = time.monotonic()
-    return outcome
 
 
 def answered(outcome: Outcome) -> bool:

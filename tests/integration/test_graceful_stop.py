@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from tests.integration.conftest import ServeFn, client
+from tests.integration.outcomes import Outcome, send
 
 pytestmark = pytest.mark.integration
 
@@ -25,33 +23,13 @@ CALLS: list[tuple[str, str, dict[str, object] | None]] = [
 ]
 
 
-@dataclass
-class Outcome:
-    status: int | None = None  # None: no response (refused, or reset before the headers)
-    error: str = ""
-    finished_at: float = 0.0
-    complete: bool = False  # the whole body arrived and is JSON
-
-
 def _call(base_url: str, index: int, go: threading.Event) -> Outcome:
     method, path, body = CALLS[index % len(CALLS)]
-    outcome = Outcome()
     go.wait()
     # One connection per request: an idle keep-alive connection closed by the server at
     # shutdown is not what this test is about.
     with client(base_url, timeout=30) as http:
-        try:
-            with http.stream(method, path, json=body) as response:
-                outcome.status = response.status_code
-                content = response.read()  # a broken body raises here, after the status
-            json.loads(content)
-            outcome.complete = True
-        except httpx.TransportError as exc:
-            outcome.error = f"{type(exc).__name__}: {exc}"
-        except ValueError as exc:
-            outcome.error = f"not JSON: {exc}"
-    outcome.finished_at = time.monotonic()
-    return outcome
+        return send(http, method, path, body)
 
 
 def _refused(outcome: Outcome) -> bool:

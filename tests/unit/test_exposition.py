@@ -97,4 +97,3 @@ def test_on_starting_empties_the_operators_directory(
     (tmp_path / "histogram_42.db").write_bytes(b"old run")
     gunicorn_config.on_starting(server=None)
     assert not list(tmp_path.iterdir())
-
