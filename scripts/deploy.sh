@@ -19,23 +19,10 @@
 # Exit codes: 0 done, 1 a step failed (render, apply or rollout), 2 bad arguments.
 set -euo pipefail
 
-usage() {
-    echo "usage: scripts/deploy.sh [--dry-run] ENV   (ENV: dev, staging or prod)" >&2
-    exit 2
-}
+# shellcheck source=scripts/lib/env_args.sh
+source "$(dirname "$0")/lib/env_args.sh"
 say() { echo "deploy: $*" >&2; }
-
-dry_run=0
-env_name=""
-for arg in "$@"; do
-    case "$arg" in
-        --dry-run) dry_run=1 ;;
-        -h | --help) usage ;;
-        dev | staging | prod) [ -z "$env_name" ] || usage; env_name="$arg" ;;
-        *) echo "deploy: unknown argument '$arg'" >&2; usage ;;
-    esac
-done
-[ -n "$env_name" ] || usage
+parse_env_args deploy "$@"
 
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
 overlays_dir="${OVERLAYS_DIR:-$repo_root/kubernetes/overlays}"
@@ -53,8 +40,7 @@ if [ -n "$image" ] && ! [[ "$image" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]]; then
     echo "deploy: IMAGE '$image' is not an image reference" >&2
     exit 2
 fi
-overlay_namespace="$(awk '/^namespace:/ {print $2; exit}' "$overlay/kustomization.yaml")"
-namespace="${NAMESPACE:-${overlay_namespace:-chemagent-$env_name}}"
+namespace="$(overlay_namespace "$overlay")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

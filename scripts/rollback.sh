@@ -17,23 +17,10 @@
 # Exit codes: 0 rolled back, 1 a kubectl step failed, 2 bad arguments.
 set -euo pipefail
 
-usage() {
-    echo "usage: scripts/rollback.sh [--dry-run] ENV   (ENV: dev, staging or prod)" >&2
-    exit 2
-}
+# shellcheck source=scripts/lib/env_args.sh
+source "$(dirname "$0")/lib/env_args.sh"
 say() { echo "rollback: $*" >&2; }
-
-dry_run=0
-env_name=""
-for arg in "$@"; do
-    case "$arg" in
-        --dry-run) dry_run=1 ;;
-        -h | --help) usage ;;
-        dev | staging | prod) [ -z "$env_name" ] || usage; env_name="$arg" ;;
-        *) echo "rollback: unknown argument '$arg'" >&2; usage ;;
-    esac
-done
-[ -n "$env_name" ] || usage
+parse_env_args rollback "$@"
 
 revision="${TO_REVISION:-}"
 if [ -n "$revision" ] && ! [[ "$revision" =~ ^[1-9][0-9]*$ ]]; then
@@ -42,12 +29,7 @@ if [ -n "$revision" ] && ! [[ "$revision" =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
-kustomization="${OVERLAYS_DIR:-$repo_root/kubernetes/overlays}/$env_name/kustomization.yaml"
-overlay_namespace=""
-if [ -f "$kustomization" ]; then
-    overlay_namespace="$(awk '/^namespace:/ {print $2; exit}' "$kustomization")"
-fi
-namespace="${NAMESPACE:-${overlay_namespace:-chemagent-$env_name}}"
+namespace="$(overlay_namespace "${OVERLAYS_DIR:-$repo_root/kubernetes/overlays}/$env_name")"
 target="deployment/chemagent"
 timeout="${ROLLOUT_TIMEOUT:-300s}"
 

