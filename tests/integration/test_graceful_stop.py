@@ -8,23 +8,39 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.integration.cache_support import fresh_smiles
 from tests.integration.conftest import ServeFn, client
 from tests.integration.outcomes import Outcome, send
 
 pytestmark = pytest.mark.integration
 
 REQUESTS = 40
-# A mix of cheap lookups and searches that keep the 2-thread executor busy for a while.
-CALLS: list[tuple[str, str, dict[str, object] | None]] = [
-    ("GET", "/v1/compounds/CHEMBL25", None),
-    ("POST", "/v1/similarity", {"query": "CHEMBL521", "threshold": 0.2, "limit": 100}),
-    ("POST", "/v1/substructure", {"smarts": "c1ccccc1", "limit": 1000}),
-    ("POST", "/v1/properties", {"smiles": "CC(C)Cc1ccc(cc1)C(C)C(=O)O"}),
-]
+IN_FLIGHT = 4  # requests the server is working on when it gets the SIGTERM
 
 
-def _call(base_url: str, index: int, go: threading.Event) -> Outcome:
-    method, path, body = CALLS[index % len(CALLS)]
+def _request(index: int, smiles: str) -> tuple[str, str, dict[str, object] | None]:
+    """Cheap lookups and, mostly, work no cache has seen (a new molecule's property panel,
+    a similarity search at a threshold of its own), to keep the 2-thread executor busy."""
+    kind = index % 4
+    if kind == 0:
+        return "GET", "/v1/compounds/CHEMBL25", None
+    if kind == 1:
+        threshold = round(0.2 + index / 1000, 3)
+        return "POST", "/v1/similarity", {"query": "CHEMBL521", "threshold": threshold}
+    return "POST", "/v1/properties", {"smiles": smiles}
+
+
+def _in_flight(base_url: str) -> float:
+    """Requests the server is serving, not counting this scrape."""
+    with client(base_url, timeout=5) as http:
+        for line in http.get("/metrics").text.splitlines():
+            if line.startswith("http_requests_in_flight "):
+                return float(line.split()[1]) - 1
+    return 0.0
+
+
+def _call(base_url: str, index: int, smiles: str, go: threading.Event) -> Outcome:
+    method, path, body = _request(index, smiles)
     go.wait()
     # One connection per request: an idle keep-alive connection closed by the server at
     # shutdown is not what this test is about.
@@ -42,13 +58,15 @@ def _refused(outcome: Outcome) -> bool:
 def test_sigterm_drains_in_flight_requests(serve: ServeFn) -> None:
     server = serve(env={"CHEMAGENT_MAX_WORKERS": "2"})
     go = threading.Event()
+    molecules = fresh_smiles()
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
-        futures = [pool.submit(_call, server.url, i, go) for i in range(REQUESTS)]
+        futures = [pool.submit(_call, server.url, i, next(molecules), go) for i in range(REQUESTS)]
         go.set()
-        # Let the burst reach the server and queue up, then stop it mid-burst.
-        first_done = time.monotonic() + 10
-        while not any(f.done() for f in futures) and time.monotonic() < first_done:
-            time.sleep(0.01)
+        # Let the burst reach the server and queue up, then stop it mid-burst: while it is
+        # working on several requests (its own gauge says so), whatever the machine's load.
+        give_up = time.monotonic() + 10
+        while _in_flight(server.url) < IN_FLIGHT and time.monotonic() < give_up:
+            time.sleep(0.005)
         sigterm_at = time.monotonic()
         server.terminate()
         outcomes = [f.result(timeout=60) for f in futures]
