@@ -6,11 +6,12 @@ field copying and a flush, ~22 us in-process against ~6 us for the same bytes wr
 directly (``benchmarks/bench_http.py``). So, when logging is set up as
 :func:`~chemagent.observability.logging.configure_logging` leaves it (the root logger's
 one handler is ours, formatting JSON, and nobody added handlers or filters on the way),
-the line is built here and written under the handler's lock: the same JSON object
-:class:`~chemagent.observability.logging.JsonFormatter` would write, field for field
-(``tests/unit/test_access_log.py`` compares them). Any other setup (console format, a
-test's capture handler, a filter, an operator's ``logging`` config) goes through
-``logging`` as usual.
+the line is built here (its common fields by the formatter's own
+:func:`~chemagent.observability.logging.line_fields`) and written under the handler's
+lock: the same JSON object :class:`~chemagent.observability.logging.JsonFormatter` would
+write, field for field (``tests/unit/test_access_log.py`` compares them). Any other
+setup (console format, a test's capture handler, a filter, an operator's ``logging``
+config) goes through ``logging`` as usual.
 
 Never logged: query strings, bodies, headers.
 """
@@ -24,8 +25,7 @@ import time
 import orjson
 
 from chemagent.observability.context import RequestTelemetry, Scope
-from chemagent.observability.logging import JsonFormatter, StderrHandler, timestamp
-from chemagent.observability.tracing import current_ids
+from chemagent.observability.logging import JsonFormatter, StderrHandler, line_fields
 
 LOGGER_NAME = "chemagent.access"
 access_log = logging.getLogger(LOGGER_NAME)
@@ -62,17 +62,7 @@ def write_access_line(
     if handler is None:
         access_log.log(level, "%s", message, extra=fields)
         return
-    data: dict[str, object] = {
-        "ts": timestamp(time.time()),
-        "level": logging.getLevelName(level).lower(),
-        "logger": LOGGER_NAME,
-        "message": message,
-        "pid": os.getpid(),
-        "request_id": telemetry.request_id,
-    }
-    ids = current_ids()
-    if ids is not None:
-        data["trace_id"], data["span_id"] = ids
+    data = line_fields(time.time(), logging.getLevelName(level), LOGGER_NAME, message, os.getpid())
     data.update(fields)
     line = orjson.dumps(data, default=str, option=orjson.OPT_APPEND_NEWLINE).decode()
     try:

@@ -33,23 +33,35 @@ def timestamp(created: float) -> str:
     return f"{_second[1]}.{int((created - second) * 1000):03d}Z"
 
 
+def line_fields(
+    created: float, level: str, logger: str, message: str, pid: int | None
+) -> dict[str, Any]:
+    """The fields every JSON line starts with: time, level, logger, message, pid, and the
+    current request's id and span (what :class:`JsonFormatter` and the direct access line,
+    :mod:`chemagent.observability.access_log`, both write)."""
+    data: dict[str, Any] = {
+        "ts": timestamp(created),
+        "level": level.lower(),
+        "logger": logger,
+        "message": message,
+        "pid": pid,  # which gunicorn worker
+    }
+    request_id = current_request_id()
+    if request_id:
+        data["request_id"] = request_id
+    ids = current_ids()
+    if ids is not None:
+        data["trace_id"], data["span_id"] = ids
+    return data
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, request id and extras."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "ts": timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,  # which gunicorn worker
-        }
-        request_id = current_request_id()
-        if request_id:
-            data["request_id"] = request_id
-        ids = current_ids()
-        if ids is not None:
-            data["trace_id"], data["span_id"] = ids
+        data = line_fields(
+            record.created, record.levelname, record.name, record.getMessage(), record.process
+        )
         data.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
