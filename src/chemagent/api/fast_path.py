@@ -37,12 +37,12 @@ from fastapi.routing import APIRoute
 
 from chemagent.api.errors import domain_error_response, unexpected_error_response
 from chemagent.api.models import Compound
+from chemagent.api.routes.compounds import MAX_ID_LENGTH
 from chemagent.errors import ChemAgentError
 from chemagent.observability.context import ASGIApp, Receive, Scope, Send
 
 PREFIX = "/v1/compounds/"
 TEMPLATE = PREFIX + "{chembl_id}"
-MAX_ID_LENGTH = 64  # the route's ``max_length``: longer IDs fall through to its 422
 _JSON = b"application/json"
 
 

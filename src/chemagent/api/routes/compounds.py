@@ -22,8 +22,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown compound."},
     422: {"model": ErrorBody, "description": "Invalid input; the detail says what to fix."},
 }
+MAX_ID_LENGTH = 64  # also the fast path's (api/fast_path.py): longer IDs get this route's 422
 ChemblId = Annotated[
-    str, Path(description="Compound ID, e.g. CHEMBL25.", max_length=64, examples=["CHEMBL25"])
+    str,
+    Path(
+        description="Compound ID, e.g. CHEMBL25.", max_length=MAX_ID_LENGTH, examples=["CHEMBL25"]
+    ),
 ]
 Width = Annotated[int, Query(ge=50, le=2000, description="Width in pixels.")]
 Height = Annotated[int, Query(ge=50, le=2000, description="Height in pixels.")]
