@@ -8,13 +8,14 @@
 #   wrk                          the HTTP overhead benchmark (make bench), scripts/load_test.sh
 #   nginx                        nginx -t and a live run of the compose load balancer (tests/deploy)
 #   podman + runc + debootstrap  make image / make image-test (Dockerfile.prod, offline base)
+#   binutils (readelf, strip)    the image's venv pruning tests (tests/deploy/test_image_pruning.py)
 #
 # When every binary is already on PATH it returns at once without touching apt. Services
 # are never started: a temporary policy-rc.d refuses them (a container has no init).
 set -euo pipefail
 
-PACKAGES=(chromium chromium-driver redis-server prometheus wrk nginx podman runc debootstrap)
-BINARIES=(chromium chromedriver redis-server promtool prometheus wrk nginx podman runc debootstrap)
+PACKAGES=(chromium chromium-driver redis-server prometheus wrk nginx podman runc debootstrap binutils)
+BINARIES=(chromium chromedriver redis-server promtool prometheus wrk nginx podman runc debootstrap readelf strip)
 if [ "${1:-}" = "image" ]; then  # only what make image needs (CI's image job, any distro)
     PACKAGES=(podman runc debootstrap)
     BINARIES=(podman runc debootstrap)
