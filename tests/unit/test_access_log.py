@@ -93,6 +93,17 @@ def test_a_5xx_is_an_error_line_with_its_shed_reason(
     assert (line["level"], line["status"], line["shed"]) == ("error", 504, "deadline")
 
 
+def test_a_readiness_probe_503_is_an_info_line(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not ready (library loading, SIGTERM drain) is /readyz's answer, not a server error."""
+    write_access_line(SCOPE, "GET", "/readyz", 503, 0.001, telemetry())
+    write_access_line(SCOPE, "GET", "/healthz", 503, 0.001, telemetry())
+    ready, health = lines(capsys.readouterr().err)
+    assert (ready["level"], ready["status"]) == ("info", 503)
+    assert (health["level"], health["status"]) == ("error", 503)
+
+
 def test_another_handler_gets_the_line_through_logging(
     json_logging: None, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

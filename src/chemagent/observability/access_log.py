@@ -28,6 +28,9 @@ from chemagent.observability.context import RequestTelemetry, Scope
 from chemagent.observability.logging import JsonFormatter, StderrHandler, line_fields
 
 LOGGER_NAME = "chemagent.access"
+# Routes whose 5xx is an answer, not a failure: /readyz says 503 while the library loads
+# and while a SIGTERM drains the worker, and the kubelet asks every few seconds.
+PROBE_ROUTES = frozenset({"/readyz"})
 access_log = logging.getLogger(LOGGER_NAME)
 _root = logging.getLogger()
 
@@ -41,7 +44,7 @@ def write_access_line(
     telemetry: RequestTelemetry,
 ) -> None:
     """Write the access line of a finished request (nothing when INFO is off)."""
-    level = logging.ERROR if status >= 500 else logging.INFO
+    level = logging.ERROR if status >= 500 and route not in PROBE_ROUTES else logging.INFO
     if not access_log.isEnabledFor(level):
         return
     path = scope.get("path", "")
