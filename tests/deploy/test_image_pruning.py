@@ -69,24 +69,20 @@ def copy(source: Path, target: Path) -> Path:
     return target
 
 
+def readelf(option: str, path: Path) -> list[str]:
+    """The lines of ``readelf <option> --wide path``."""
+    command = [binutil("readelf"), option, "--wide", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
 def readelf_needed(path: Path) -> list[str]:
-    out = subprocess.run(
-        [binutil("readelf"), "--dynamic", "--wide", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line]
+    lines = readelf("--dynamic", path)
+    return [line.split("[", 1)[1].rstrip("]") for line in lines if "(NEEDED)" in line]
 
 
 def readelf_sections(path: Path) -> list[str]:
-    out = subprocess.run(
-        [binutil("readelf"), "--section-headers", "--wide", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [field for line in out.splitlines() for field in line.split() if field.startswith(".")]
+    lines = readelf("--section-headers", path)
+    return [field for line in lines for field in line.split() if field.startswith(".")]
 
 
 @pytest.mark.parametrize(
@@ -112,33 +108,35 @@ def test_section_names_match_readelf(prune: ModuleType) -> None:
     assert {n for n in names if n} == set(readelf_sections(path)) - {"."}
 
 
+# Source files the rules keep, and those they remove, in the venv fixture.
+KEPT = [
+    "pkg/__init__.py",
+    "tables/tests/__init__.py",  # imported by `import tables`
+    "test/__init__.py",  # a top-level distribution called test, not a suite
+    "scipy/__init__.py",
+    "scipy/_lib/_util.py",
+    "scipy/sparse/_base.py",
+    "google/protobuf/message.py",  # shares the google/ top level with a removed one
+]
+REMOVED = [
+    "pkg/tests/test_pkg.py",
+    "pkg/sub/test/test_sub.py",
+    "scipy/stats/_stats.py",
+    "scipy/sparse/linalg/_svd.py",
+    "scipy/sparse/csgraph/_tools.py",
+    "PIL/Image.py",
+    "google/pillow_extra.py",
+    "foo-stubs/__init__.pyi",
+    "pkg/lib/libpkg.a",
+]
+
+
 @pytest.fixture
 def venv(tmp_path: Path) -> Path:
     """A venv with one of each thing a rule removes, and its look-alikes that must stay."""
     site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
-    for keep in [
-        "pkg/__init__.py",
-        "tables/tests/__init__.py",  # imported by `import tables`
-        "test/__init__.py",  # a top-level distribution called test, not a suite
-        "scipy/__init__.py",
-        "scipy/_lib/_util.py",
-        "scipy/sparse/_base.py",
-        "google/protobuf/message.py",  # shares the google/ top level with a removed one
-        "protobuf-1.0.dist-info/RECORD",
-    ]:
-        write(site / keep)
-    for gone in [
-        "pkg/tests/test_pkg.py",
-        "pkg/sub/test/test_sub.py",
-        "scipy/stats/_stats.py",
-        "scipy/sparse/linalg/_svd.py",
-        "scipy/sparse/csgraph/_tools.py",
-        "PIL/Image.py",
-        "google/pillow_extra.py",
-        "foo-stubs/__init__.pyi",
-        "pkg/lib/libpkg.a",
-    ]:
-        write(site / gone)
+    for path in KEPT + REMOVED:
+        write(site / path)
     write(site / "protobuf-1.0.dist-info/RECORD", "google/protobuf/message.py,,\n")
     write(
         site / "pillow-13.0.0.dist-info/RECORD",
@@ -170,33 +168,15 @@ def test_the_rules_remove_what_nothing_loads_and_keep_the_rest(
 
     left = tree(site)
     assert left >= {
-        "pkg/__init__.py",
-        "tables/tests/__init__.py",
-        "test/__init__.py",
-        "scipy/__init__.py",
-        "scipy/_lib/_util.py",
-        "scipy/sparse/_base.py",
-        "google/protobuf/message.py",
+        *KEPT,
         "protobuf-1.0.dist-info/RECORD",
         "numpy/_core/_multiarray_umath.so",
         f"numpy.libs/{gfortran[0]}",
         "msgpack/_cmsgpack.so",
     }
     assert any(p.startswith("numpy.libs/libscipy_openblas64_") for p in left)  # needed
-    for gone in [
-        "pkg/tests/test_pkg.py",
-        "pkg/sub/test/test_sub.py",
-        "scipy/stats/_stats.py",
-        "scipy/sparse/linalg/_svd.py",
-        "scipy/sparse/csgraph/_tools.py",
-        "PIL/Image.py",
-        "google/pillow_extra.py",
-        "pillow-13.0.0.dist-info/RECORD",
-        "foo-stubs/__init__.pyi",
-        "pkg/lib/libpkg.a",
-        "scipy.libs/libscipy_openblas.so",
-    ]:
-        assert gone not in left, gone
+    also_removed = ["pillow-13.0.0.dist-info/RECORD", "scipy.libs/libscipy_openblas.so"]
+    assert not left & {*REMOVED, *also_removed}, left & {*REMOVED, *also_removed}
 
 
 def test_dry_run_changes_nothing(prune: ModuleType, venv: Path) -> None:
