@@ -8,25 +8,25 @@ imports the compiled packages, and `make image-test` runs a lookup, a query, sim
 and substructure searches, standardization and a depiction in the container, so a rule
 that removed something the service needs fails the build or the test.
 
-The rules, in order (sizes from the x86_64 image, November 2026; docs/DEPLOYMENT.md has
-the whole account):
-1. Test suites: `tests/` and `test/` inside packages (~45 MB), except PyTables' own,
+The rules, in order (what each removed from the x86_64 image in November 2026;
+docs/DEPLOYMENT.md has the whole size account):
+1. Test suites: `tests/` and `test/` inside packages (22 MiB), except PyTables' own,
    which `import tables` loads (`from .tests import print_versions, test`).
-2. SciPy's subpackages other than the two FPSim2 loads (~70 MB). FPSim2 imports
+2. SciPy's subpackages other than the two FPSim2 loads (57 MiB). FPSim2 imports
    `scipy.sparse.csr_matrix` at module top and nothing else in the service imports SciPy.
    `scipy.sparse` loads `scipy._lib` and its own modules; its `linalg` and `csgraph`
    subpackages load lazily, on first attribute access, which FPSim2 never makes.
 3. Distributions nothing imports, installed only because another package declares them
-   (~30 MB): Pillow (RDKit's `Draw.MolToImage` and friends; the service draws SVG with
+   (22 MiB): Pillow (RDKit's `Draw.MolToImage` and friends; the service draws SVG with
    `MolDraw2DSVG`, which does not use it) and setuptools (declared by
    chembl_structure_pipeline, which never imports it). Their files go by their RECORD,
    dist-info included, so `pip list` and scanners see what is really there.
-4. Type stubs (`*-stubs/`) and static archives (`*.a`): for type checkers and linkers.
+4. Type stubs (`*-stubs/`) and static archives (`*.a`), for type checkers and linkers (6 MiB).
 5. With --strip-debug: the DWARF debug sections of the compiled modules that carry them
-   (`strip --strip-debug`, 26 MB in 10 files, most of it uvloop's and FPSim2's). Symbols
+   (`strip --strip-debug`, 26 MiB in 10 files, most of it uvloop's and FPSim2's). Symbols
    stay, so profilers and crash dumps still name C functions. Never the `*.libs/` files.
 6. Vendored shared libraries (`*.libs/`) that no remaining ELF file needs, which after
-   rule 2 is SciPy's OpenBLAS and its gfortran (~27 MB). Needs are read from each ELF
+   rule 2 is SciPy's OpenBLAS, gfortran and quadmath (27 MiB). Needs are read from each ELF
    file's dynamic section (DT_NEEDED) and followed transitively, so a library another
    kept library needs stays.
 """
@@ -127,8 +127,10 @@ def stubs_and_archives(site: Path) -> Iterator[Path]:
 
 def elf_files(site: Path) -> Iterator[Path]:
     for path in sorted(site.rglob("*.so*")):
-        if path.is_file() and not path.is_symlink() and path.read_bytes()[:4] == ELF_MAGIC:
-            yield path
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as file:
+                if file.read(4) == ELF_MAGIC:
+                    yield path
 
 
 def elf_header(data: bytes) -> bool:
