@@ -69,9 +69,13 @@ inspect() { podman image inspect --format "$1" "$IMAGE"; }
 revision=$(inspect '{{index .Config.Labels "org.opencontainers.image.revision"}}')
 version=$(inspect '{{index .Config.Labels "org.opencontainers.image.version"}}')
 expected_version=$(python3 -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])")
+# The commit the image must say it was built from: this checkout's (make image-test builds
+# it first), or EXPECTED_REVISION for an image built elsewhere; empty skips the comparison.
+expected_revision=${EXPECTED_REVISION-$(git rev-parse HEAD 2>/dev/null || true)}
 check "image user is 10001:10001" test "$(inspect '{{.Config.User}}')" = "10001:10001"
-check "OCI labels: version $version, revision ${revision:0:12}, created, source" sh -c "
+check "OCI labels: version $version, revision ${revision:0:12}${expected_revision:+ (expected ${expected_revision:0:12})}, created, source" sh -c "
     test '$version' = '$expected_version' && test -n '$revision' \
+    && { [ -z '$expected_revision' ] || test '$revision' = '$expected_revision'; } \
     && test -n \"\$(podman image inspect --format '{{index .Config.Labels \"org.opencontainers.image.created\"}}' '$IMAGE')\" \
     && test -n \"\$(podman image inspect --format '{{index .Config.Labels \"org.opencontainers.image.source\"}}' '$IMAGE')\""
 check "HEALTHCHECK is in the image (docker format)" sh -c \
