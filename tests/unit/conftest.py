@@ -7,7 +7,8 @@ read-only; tests that need a library to modify build their own in ``tmp_path``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -30,6 +31,14 @@ def chembl_fixture() -> Callable[[str], Any]:
         return json.loads(path.read_text(encoding="utf-8"))
 
     return read
+
+
+@pytest.fixture
+def cpu_pool() -> Iterator[ThreadPoolExecutor]:
+    """A small CPU pool for a StepRunner, shut down after the test."""
+    pool = ThreadPoolExecutor(4, thread_name_prefix="unit-cpu")
+    yield pool
+    pool.shutdown(wait=True)
 
 
 @pytest.fixture(scope="session")

@@ -44,20 +44,13 @@ def temporary_kinds() -> Iterator[Callable[..., None]]:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(4, thread_name_prefix="unit-cpu")
-    yield pool
-    pool.shutdown(wait=True)
-
-
-@pytest.fixture
 def records() -> list[StepRecord]:
     return []
 
 
 @pytest.fixture
-def runner(ctx: StepContext, executor: ThreadPoolExecutor, records: list[StepRecord]) -> StepRunner:
-    step_runner = StepRunner(ctx, executor, step_timeout=5.0, max_pending=8)
+def runner(ctx: StepContext, cpu_pool: ThreadPoolExecutor, records: list[StepRecord]) -> StepRunner:
+    step_runner = StepRunner(ctx, cpu_pool, step_timeout=5.0, max_pending=8)
     step_runner.observers.append(records.append)
     return step_runner
 
@@ -130,11 +123,11 @@ async def test_deadline_raises_step_timeout(
 
 
 async def test_default_deadline_applies(
-    ctx: StepContext, executor: ThreadPoolExecutor, temporary_kinds: Callable[..., None]
+    ctx: StepContext, cpu_pool: ThreadPoolExecutor, temporary_kinds: Callable[..., None]
 ) -> None:
     release = threading.Event()
     temporary_kinds("unit_slow", lambda c, t, p: release.wait(5))
-    fast_runner = StepRunner(ctx, executor, step_timeout=0.05, max_pending=4)
+    fast_runner = StepRunner(ctx, cpu_pool, step_timeout=0.05, max_pending=4)
     try:
         with pytest.raises(StepTimeout, match=r"0\.05 s"):
             await fast_runner.run(Step.of("unit_slow", "x"))
@@ -145,7 +138,7 @@ async def test_default_deadline_applies(
 
 async def test_overload_until_abandoned_thread_finishes(
     ctx: StepContext,
-    executor: ThreadPoolExecutor,
+    cpu_pool: ThreadPoolExecutor,
     records: list[StepRecord],
     temporary_kinds: Callable[..., None],
 ) -> None:
@@ -159,7 +152,7 @@ async def test_overload_until_abandoned_thread_finishes(
 
     temporary_kinds("unit_block", stuck, timeout_seconds=0.05)
     temporary_kinds("unit_quick", lambda c, t, p: t)
-    small = StepRunner(ctx, executor, step_timeout=5.0, max_pending=1)
+    small = StepRunner(ctx, cpu_pool, step_timeout=5.0, max_pending=1)
     small.observers.append(records.append)
     try:
         with pytest.raises(StepTimeout):
@@ -215,19 +208,19 @@ async def test_run_all_keeps_order_with_exceptions(
 
 
 def _cached_runner(
-    ctx: StepContext, executor: ThreadPoolExecutor, records: list[StepRecord]
+    ctx: StepContext, cpu_pool: ThreadPoolExecutor, records: list[StepRecord]
 ) -> StepRunner:
     cache = TieredCache(
         L1Cache(100), DisabledL2(), CachePolicy(), CacheNamespace(SCHEMA, "r", "lib", "1")
     )
-    step_runner = StepRunner(ctx, executor, step_timeout=5.0, max_pending=8, cache=cache)
+    step_runner = StepRunner(ctx, cpu_pool, step_timeout=5.0, max_pending=8, cache=cache)
     step_runner.observers.append(records.append)
     return step_runner
 
 
 async def test_second_run_is_an_l1_hit_that_never_reaches_the_pool(
     ctx: StepContext,
-    executor: ThreadPoolExecutor,
+    cpu_pool: ThreadPoolExecutor,
     records: list[StepRecord],
     temporary_kinds: Callable[..., None],
 ) -> None:
@@ -238,7 +231,7 @@ async def test_second_run_is_an_l1_hit_that_never_reaches_the_pool(
         return {"echo": text}
 
     temporary_kinds("unit_count", count)
-    runner = _cached_runner(ctx, executor, records)
+    runner = _cached_runner(ctx, cpu_pool, records)
     first = await runner.run_cached(Step.of("unit_count", "x"))
     second = await runner.run_cached(Step.of("unit_count", "x"))
     other = await runner.run_cached(Step.of("unit_count", "x", flag=True))
@@ -252,7 +245,7 @@ async def test_second_run_is_an_l1_hit_that_never_reaches_the_pool(
 
 async def test_cached_not_found_is_recorded_as_a_hit_and_other_errors_are_not_cached(
     ctx: StepContext,
-    executor: ThreadPoolExecutor,
+    cpu_pool: ThreadPoolExecutor,
     records: list[StepRecord],
     temporary_kinds: Callable[..., None],
 ) -> None:
@@ -265,7 +258,7 @@ async def test_cached_not_found_is_recorded_as_a_hit_and_other_errors_are_not_ca
         raise CompoundNotFound(f"no {text}", ["CHEMBL25"])
 
     temporary_kinds("unit_missing", missing)
-    runner = _cached_runner(ctx, executor, records)
+    runner = _cached_runner(ctx, cpu_pool, records)
     for _ in range(2):
         with pytest.raises(CompoundNotFound) as caught:
             await runner.run(Step.of("unit_missing", "nothing"))

@@ -316,18 +316,11 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(4, thread_name_prefix="unit-cpu")
-    yield pool
-    pool.shutdown(wait=True)
-
-
-@pytest.fixture
-def runner(ctx: StepContext, executor: ThreadPoolExecutor) -> StepRunner:
+def runner(ctx: StepContext, cpu_pool: ThreadPoolExecutor) -> StepRunner:
     cache = TieredCache(
         L1Cache(100), DisabledL2(), CachePolicy(), CacheNamespace(SCHEMA, "r", "lib", "1")
     )
-    return StepRunner(ctx, executor, step_timeout=5.0, max_pending=8, cache=cache)
+    return StepRunner(ctx, cpu_pool, step_timeout=5.0, max_pending=8, cache=cache)
 
 
 def by_name(exporter: InMemorySpanExporter) -> dict[str, list[ReadableSpan]]:
