@@ -23,12 +23,10 @@ import pytest
 
 from tests.integration.conftest import (
     HOST,
-    READY_TIMEOUT_SECONDS,
     ServerProcess,
-    _wait_ready,
-    chemagent_executable,
     clean_env,
     free_port,
+    start_server,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,22 +63,9 @@ def verdicts(stdout: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """``chemagent serve --workers 2`` on a free port, for every test of the module."""
-    stderr_path = tmp_path_factory.mktemp("smoke-server") / "serve.stderr"
-    port = free_port()
-    command = [chemagent_executable(), "serve", "--host", HOST, "--port", str(port)]
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            [*command, "--workers", "2"],
-            env=clean_env({"CHEMAGENT_LOG_LEVEL": "WARNING"}),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    server = ServerProcess(process, port, stderr_path, time.monotonic())
+    logs = tmp_path_factory.mktemp("smoke-server")
+    server = start_server(logs, {"CHEMAGENT_LOG_LEVEL": "WARNING"}, ["--workers", "2"])
     try:
-        failure = _wait_ready(server, READY_TIMEOUT_SECONDS)
-        if failure is not None:
-            pytest.fail(f"chemagent serve {failure}:\n{server.stderr()[-3000:]}")
         yield server
     finally:
         server.stop()

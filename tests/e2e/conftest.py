@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,14 +20,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from tests.integration.conftest import (
-    HOST,
-    READY_TIMEOUT_SECONDS,
     ServerProcess,
-    _tail,
-    _wait_ready,
-    chemagent_executable,
-    clean_env,
-    free_port,
+    start_server,
 )
 
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -66,22 +59,8 @@ def chromium_binary() -> str:
 @pytest.fixture(scope="module")
 def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """``chemagent serve`` on a free port for the module, stopped at teardown."""
-    log = tmp_path_factory.mktemp("e2e-server") / "serve.stderr"
-    port = free_port()
-    command = [chemagent_executable(), "serve", "--host", HOST, "--port", str(port)]
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    server = ServerProcess(process, port, log, time.monotonic())
+    server = start_server(tmp_path_factory.mktemp("e2e-server"))
     try:
-        failure = _wait_ready(server, READY_TIMEOUT_SECONDS)
-        if failure is not None:
-            pytest.fail(f"`{' '.join(command)}` {failure}; stderr:\n{_tail(server.stderr())}")
         yield server
     finally:
         server.stop()

@@ -141,6 +141,40 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"{seconds:6.2f} s  {name} {args}".rstrip())
 
 
+def start_server(
+    logs: Path,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    ready_timeout: float = READY_TIMEOUT_SECONDS,
+) -> ServerProcess:
+    """``chemagent serve`` on a free port, ready (a 200 from /readyz), its stderr in ``logs``;
+    the caller stops it. Fails the test, with the server's last lines, when it does not
+    come up."""
+    why = ""
+    for attempt in range(3):  # the free port can be taken between bind and listen
+        port = free_port()
+        stderr_path = logs / f"serve-{port}-{attempt}.stderr"
+        command = [chemagent_executable(), "serve", "--host", HOST, "--port", str(port)]
+        spawned_at = time.monotonic()
+        with stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                [*command, *args],
+                env=clean_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        server = ServerProcess(process, port, stderr_path, spawned_at)
+        failure = _wait_ready(server, ready_timeout)
+        if failure is None:
+            return server
+        server.stop(timeout=5)
+        why = f"`{' '.join(command)}` {failure}; stderr:\n{_tail(server.stderr())}"
+        if "address already in use" not in server.stderr():
+            break
+    pytest.fail(why, pytrace=False)
+
+
 @pytest.fixture
 def serve(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -154,31 +188,10 @@ def serve(
         args: Sequence[str] = (),
         ready_timeout: float = READY_TIMEOUT_SECONDS,
     ) -> ServerProcess:
-        why = ""
-        for attempt in range(3):  # the free port can be taken between bind and listen
-            port = free_port()
-            stderr_path = logs / f"serve-{len(started)}-{attempt}.stderr"
-            command = [chemagent_executable(), "serve", "--host", HOST, "--port", str(port)]
-            spawned_at = time.monotonic()
-            with stderr_path.open("wb") as stderr:
-                process = subprocess.Popen(
-                    [*command, *args],
-                    env=clean_env(env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                )
-            server = ServerProcess(process, port, stderr_path, spawned_at)
-            started.append(server)
-            failure = _wait_ready(server, ready_timeout)
-            if failure is None:
-                STARTUP_TIMES.append((request.node.name, " ".join(args), server.ready_seconds))
-                return server
-            server.stop(timeout=5)
-            why = f"`{' '.join(command)}` {failure}; stderr:\n{_tail(server.stderr())}"
-            if "address already in use" not in server.stderr():
-                break
-        pytest.fail(why, pytrace=False)
+        server = start_server(logs, env, args, ready_timeout)
+        started.append(server)
+        STARTUP_TIMES.append((request.node.name, " ".join(args), server.ready_seconds))
+        return server
 
     yield start
     for server in started:
