@@ -183,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [args.python, "-c", TRACING_IMPORTS], env=env, check=True, stdout=subprocess.DEVNULL
         )
+        sources = imported_sources(prefix, [root.resolve() for root in args.root])
     except (RuntimeError, subprocess.CalledProcessError) as error:
         print(f"warm_pyc: {error}; the server's last lines:", file=sys.stderr)
         print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
         return 1
-    sources = imported_sources(prefix, [root.resolve() for root in args.root])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     total = 0
     for source in sources:
         target = args.out / Path(importlib.util.cache_from_source(str(source))).relative_to("/")
@@ -200,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )
         total += target.stat().st_size
-    shutil.rmtree(scratch)
     print(
         f"warm_pyc: {len(sources)} modules imported by the service, "
         f"{total / 2**20:.1f} MiB of .pyc under {args.out} ({time.monotonic() - started:.0f} s)"
